@@ -1,0 +1,229 @@
+"""The `toolkit` command line. The runtime owns `score`, `inspect` and `evaluate`; the training
+stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train` and `export` through the
+`toolkit.commands` entry-point group.
+
+Exit codes: 0 success; 1 fatal error (nothing or not everything could run); 2 usage error;
+3 the run finished but some inputs failed (they are rows with an `error`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+#: Commands of the training stack, listed even when it is not installed so that they can say so.
+TRAINING_COMMANDS = {
+    "data": "Make demo datasets.",
+    "recipes": "List the built-in training recipes.",
+    "train": "Train a classifier from a recipe.",
+    "export": "Export a run to one ONNX file with proven parity.",
+}
+INSTALL_TRAINING = (
+    "pip install -c constraints.txt ./deploy . (from a clone of the toolkit repository; "
+    "constraints.txt pins the CPU build of torch)"
+)
+
+
+def library_errors(func: Callable) -> Callable:
+    """Turn the library's expected errors into click errors (exit 1) with their message."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from toolkit_deploy.errors import ToolkitError
+
+        try:
+            return func(*args, **kwargs)
+        except (ToolkitError, FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _missing_training(name: str) -> click.Command:
+    @click.command(
+        name,
+        help=f"{TRAINING_COMMANDS[name]} (needs the training stack: {INSTALL_TRAINING})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def command() -> None:
+        raise click.ClickException(
+            f"`toolkit {name}` needs the training stack (torch), which is not installed here; "
+            f"this is a runtime-only install. Install it with: {INSTALL_TRAINING}"
+        )
+
+    return command
+
+
+class ToolkitGroup(click.Group):
+    """Loads plugin commands only when listed or called, so `--help` imports neither torch nor
+    onnxruntime."""
+
+    def _plugins(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group="toolkit.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(TRAINING_COMMANDS) | set(self._plugins()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        plugin = self._plugins().get(name)
+        if plugin is not None:
+            return plugin.load()
+        return _missing_training(name) if name in TRAINING_COMMANDS else None
+
+
+@click.group(cls=ToolkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="toolkit-deploy", prog_name="toolkit")
+def main() -> None:
+    """Train classifiers, export them to one proven ONNX file, score folders without torch.
+
+    Runtime commands: score, inspect, evaluate. Training commands: data, recipes, train, export.
+    """
+
+
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+    help="Where ONNX Runtime runs; cuda is an error (never a silent CPU run) if unusable.",
+)
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="ONNX Runtime intra-op threads  [default: cores available]",
+)
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Decoding threads  [default: cores available]",
+)
+batch_option = click.option(
+    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+    help="Files per ONNX Runtime call.",
+)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("inputs", metavar="INPUT", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Predictions table: .csv or .jsonl.")
+@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add the K most probable labels and probabilities as columns.")
+@batch_option
+@workers_option
+@threads_option
+@device_option
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@library_errors
+def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, workers: int | None,
+          threads: int | None, device: str, overwrite: bool, quiet: bool) -> None:
+    """Score every file under INPUT (a folder, recursive, sorted; or one file) with MODEL.
+
+    Writes one row per file: path (relative to INPUT), label, score (its probability), error
+    (empty when scored). A file that cannot be read becomes a row with its error and the run goes
+    on. Exit code 0 when every file was scored, 3 when some failed, 1 on a fatal error.
+    """
+    from toolkit_deploy.score import score as run_score
+
+    summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
+                        device=device, threads=threads, overwrite=overwrite, progress=not quiet)
+    click.echo(summary.describe(), err=True)
+    if summary.n_failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@library_errors
+def inspect(model: str, as_json: bool) -> None:
+    """Show what MODEL says about itself: labels, input/output, preprocessing, parity, provenance."""
+    from toolkit_deploy.info import describe
+
+    info = describe(model)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{info['path']}  ({info['size_bytes']} bytes, opset {info['opset']}, "
+               f"format {info['format_version']})")
+    click.echo(f"modality   {info['modality']}")
+    click.echo(f"labels     {', '.join(info['labels'])}")
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            click.echo(f"{kind[:-1]:<10} {t['name']}: {t['dtype']} {t['shape']}")
+    click.echo(f"preprocess {json.dumps(info['preprocess'])}")
+    parity = info["parity"]
+    if parity:
+        from toolkit_deploy.spec import ParityReport
+
+        click.echo(ParityReport.from_dict(parity).summary())
+    prov = info["provenance"]
+    if prov:
+        click.echo(f"provenance {json.dumps(prov, ensure_ascii=False)}")
+
+
+@main.command()
+@click.argument("target", metavar="MODEL_OR_RUN", type=click.Path(exists=True))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Labelled folder DIR/<class>/<file> (or DIR/test/<class>/… for split data).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
+              help="Split of a split dataset  [default: test, else val]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@batch_option
+@workers_option
+@threads_option
+@device_option
+@library_errors
+def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_size: int,
+             workers: int | None, threads: int | None, device: str) -> None:
+    """Measure MODEL_OR_RUN (a .onnx file, or a training run folder) on a labelled folder.
+
+    Prints accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix.
+    A .onnx file needs only the runtime; a run folder needs the training stack.
+    """
+    from pathlib import Path
+
+    if Path(target).is_dir():
+        try:
+            from toolkit.evaluation import evaluate_run
+        except ModuleNotFoundError as e:
+            if e.name != "toolkit":
+                raise
+            raise click.ClickException(
+                f"Evaluating a run folder needs the training stack: {INSTALL_TRAINING}. "
+                "Or evaluate its exported .onnx file."
+            ) from e
+        result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device)
+    else:
+        from toolkit_deploy.evaluate import evaluate as run_evaluate
+
+        result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
+                              device=device, threads=threads, progress=not as_json)
+    print_evaluation(result, as_json)
+
+
+def print_evaluation(result: dict[str, Any], as_json: bool) -> None:
+    from toolkit_deploy.metrics import format_metrics
+
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    split = f" ({result['split']} split)" if result.get("split") else ""
+    click.echo(f"{result['model']} on {result['data']}{split}")
+    click.echo(format_metrics(result))
+    if result["n_failed"]:
+        click.echo(f"\n{result['n_failed']} files could not be read and are not counted:")
+        for err in result["errors"][:10]:
+            click.echo(f"  {err['path']}: {err['error']}")

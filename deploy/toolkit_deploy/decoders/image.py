@@ -1,0 +1,159 @@
+"""Images: decode (PNG, JPEG, …), apply EXIF orientation, convert colours and resize with Pillow.
+
+The result is uint8 H×W×C at the model's size. Scaling to float and normalising are not done here:
+they are part of the exported graph, so every ONNX consumer gets them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.spec import ImagePreprocess
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+#: Files larger than this are refused before Pillow reads them (a 64 MP PNG is far smaller).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+class ImageDecoder:
+    """Turn an image into the uint8 H×W×C array of an `ImagePreprocess` spec.
+
+    Accepts a path, encoded bytes, a `PIL.Image.Image`, or a uint8 array (H×W×C or H×W) of any
+    size, which is resized like a decoded file.
+    """
+
+    modality = "image"
+    extensions = EXTENSIONS
+
+    def __init__(self, spec: ImagePreprocess) -> None:
+        self.spec = spec
+        self._mode = "RGB" if spec.channels == 3 else "L"
+
+    def __call__(self, source: Any) -> np.ndarray:
+        if isinstance(source, (str, os.PathLike)):
+            return self._from_file(Path(source))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return self._from_image(self._open(io.BytesIO(bytes(source)), "the given bytes"))
+        if isinstance(source, Image.Image):
+            return self._from_image(source)
+        if isinstance(source, np.ndarray):
+            return self._from_array(source)
+        raise TypeError(
+            "An image input must be a path, bytes, a PIL image or a uint8 array. "
+            f"Got {type(source).__name__}."
+        )
+
+    def _from_file(self, path: Path) -> np.ndarray:
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise DecodeError(f"{path} is not a regular file; expected an image file.")
+            if size == 0:
+                raise DecodeError("The file is empty (0 bytes); expected an image.")
+            if size > MAX_FILE_BYTES:
+                raise DecodeError(
+                    f"The file has {size} bytes, over the {MAX_FILE_BYTES}-byte limit for images."
+                )
+            with open(path, "rb") as f:
+                return self._from_image(self._open(f, "the file"))
+        except FileNotFoundError as e:
+            raise DecodeError(f"File not found: {path}.") from e
+        except PermissionError as e:
+            raise DecodeError(f"Permission denied reading {path}; make it readable.") from e
+        except IsADirectoryError as e:
+            raise DecodeError(f"{path} is a directory; expected an image file.") from e
+        except OSError as e:  # symlink loops, I/O errors, names too long, ...
+            raise DecodeError(f"Cannot read {path}: {e.strerror or e}.") from e
+
+    def _open(self, fp: Any, what: str) -> Image.Image:
+        try:
+            with warnings.catch_warnings():
+                # We enforce our own pixel cap below, with a clearer message.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(fp)
+            self._check_pixels(image)
+            image.load()
+        except UnidentifiedImageError as e:
+            raise DecodeError(
+                f"Pillow cannot identify {what} as an image; expected one of "
+                f"{', '.join(EXTENSIONS)} (the content, not just the name)."
+            ) from e
+        except Image.DecompressionBombError as e:
+            raise DecodeError(f"Refused: {e}") from e
+        except (OSError, SyntaxError, ValueError) as e:
+            if isinstance(e, DecodeError):
+                raise
+            # Truncated or corrupt data: Pillow raises OSError ("image file is truncated") or
+            # SyntaxError for some broken headers.
+            raise DecodeError(f"Corrupt or truncated image: {e}.") from e
+        return image
+
+    def _check_pixels(self, image: Image.Image) -> None:
+        w, h = image.size
+        if w * h > self.spec.max_pixels:
+            raise DecodeError(
+                f"Image claims {w}×{h} = {w * h} pixels, over the limit of {self.spec.max_pixels}; "
+                "refused as a possible decompression bomb. Downscale it, or raise "
+                "max_pixels in the recipe's data section."
+            )
+
+    def _from_array(self, array: np.ndarray) -> np.ndarray:
+        if array.dtype != np.uint8:
+            raise TypeError(
+                f"An image array must be uint8 (H×W×C or H×W). Got dtype {array.dtype}; "
+                "convert with (x * 255).round().astype(np.uint8) if it is float in [0, 1]."
+            )
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+            raise ValueError(
+                f"An image array must be H×W, H×W×1, H×W×3 or H×W×4. Got shape {array.shape}."
+            )
+        return self._from_image(Image.fromarray(array))
+
+    def _from_image(self, image: Image.Image) -> np.ndarray:
+        self._check_pixels(image)
+        image = ImageOps.exif_transpose(image)
+        if image.mode != self._mode:
+            if image.mode == "P" and "transparency" in image.info:
+                image = image.convert("RGBA")
+            image = image.convert(self._mode)
+        image = self._resize(image)
+        array = np.array(image, dtype=np.uint8)  # a writable copy (torch warns on read-only)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        return array
+
+    def _resize(self, image: Image.Image) -> Image.Image:
+        spec = self.spec
+        w, h = image.size
+        target = (spec.width, spec.height)
+        if (w, h) == target:
+            return image
+        resample = Image.Resampling.BILINEAR
+        if spec.resize == "stretch":
+            return image.resize(target, resample)
+        if spec.resize == "crop":
+            scale = max(spec.width / w, spec.height / h)
+            size = (max(spec.width, round(w * scale)), max(spec.height, round(h * scale)))
+            image = image.resize(size, resample)
+            left = (size[0] - spec.width) // 2
+            top = (size[1] - spec.height) // 2
+            return image.crop((left, top, left + spec.width, top + spec.height))
+        # pad: fit the longer side, centre on black.
+        scale = min(spec.width / w, spec.height / h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        canvas = Image.new(self._mode, target)
+        canvas.paste(
+            image.resize(size, resample), ((spec.width - size[0]) // 2, (spec.height - size[1]) // 2)
+        )
+        return canvas

@@ -1,0 +1,32 @@
+"""The exceptions of toolkit and its runtime, in one place.
+
+Each derives from a builtin so that callers who do not know ours can still catch them.
+"""
+
+
+class ToolkitError(Exception):
+    """Base of every error raised on purpose by toolkit."""
+
+
+class DecodeError(ToolkitError, ValueError):
+    """A file could not be turned into the array the model expects."""
+
+
+class ModelFormatError(ToolkitError, ValueError):
+    """A model file is not a valid toolkit model (missing or malformed metadata, wrong I/O)."""
+
+
+class DeviceError(ToolkitError, RuntimeError):
+    """The requested execution device is not usable; raised instead of silently using another."""
+
+
+class ParityError(ToolkitError, RuntimeError):
+    """An exported model disagrees with PyTorch beyond the gates. Carries the report."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class DatasetError(ToolkitError, ValueError):
+    """A labelled folder does not have the expected layout."""

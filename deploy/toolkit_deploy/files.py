@@ -1,0 +1,78 @@
+"""Finding input files: a sorted, recursive walk that says what it left out.
+
+Hidden files and folders (names starting with '.') and files whose extension the model's decoder
+does not read are not inputs; they are counted so that commands can report them, never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FileList:
+    """Input files under a root, in a deterministic order.
+
+    Attributes:
+        root: The folder walked (or the file's parent when a single file was given).
+        files: Input files, sorted by their path relative to `root`.
+        ignored: Count of skipped files per extension ('' for none, 'hidden' for dotfiles).
+    """
+
+    root: Path
+    files: tuple[Path, ...]
+    ignored: Counter = field(default_factory=Counter)
+
+    def relative(self, path: Path) -> str:
+        """`path` relative to the root, with '/' separators (stable across platforms)."""
+        return path.relative_to(self.root).as_posix()
+
+    def describe_ignored(self) -> str:
+        """E.g. "ignored 3 files: 2 .txt, 1 hidden" or '' when nothing was ignored."""
+        if not self.ignored:
+            return ""
+        parts = [f"{n} {ext or '(no extension)'}" for ext, n in sorted(self.ignored.items())]
+        return f"ignored {sum(self.ignored.values())} files: {', '.join(parts)}"
+
+
+def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList:
+    """All files under `root` whose lower-cased extension is in `extensions`, sorted.
+
+    Symlinked files are followed; symlinked folders are not descended into, so a symlink loop can
+    never hang the walk. A `root` that is a file is returned as the only input whatever its
+    extension, since the user named it.
+
+    Raises:
+        FileNotFoundError: `root` does not exist.
+    """
+    root = Path(root)
+    if root.is_file():
+        return FileList(root.parent, (root,))
+    if not root.is_dir():
+        raise FileNotFoundError(f"Input {root} does not exist; expected a file or a folder.")
+    found: list[Path] = []
+    ignored: Counter = Counter()
+    for dirpath, dirnames, filenames in os.walk(root):
+        hidden = [d for d in dirnames if d.startswith(".")]
+        ignored["hidden"] += len(hidden)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # A folder named like an input ("x.png/") is listed as an input, so that it becomes an
+        # error row instead of vanishing.
+        found += [Path(dirpath, d) for d in dirnames if os.path.splitext(d)[1].lower() in extensions]
+        dirnames[:] = [d for d in dirnames if os.path.splitext(d)[1].lower() not in extensions]
+        for name in filenames:
+            if name.startswith("."):
+                ignored["hidden"] += 1
+                continue
+            ext = os.path.splitext(name)[1].lower()
+            if ext in extensions:
+                found.append(Path(dirpath, name))
+            else:
+                ignored[ext] += 1
+    ignored = Counter({k: v for k, v in ignored.items() if v})
+    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    return FileList(root, tuple(found), ignored)

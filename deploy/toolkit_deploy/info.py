@@ -1,0 +1,52 @@
+"""What a model file says about itself: the `toolkit inspect` report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.spec import ModelSpec
+
+_SCHEMA = {"tensor(uint8)": "uint8", "tensor(float)": "float32", "tensor(int64)": "int64"}
+
+
+def describe(model: str | os.PathLike) -> dict[str, Any]:
+    """One JSON-ready dict: labels, modality, inputs, outputs, preprocess, parity, opset, producer.
+
+    Inputs and outputs are read from the graph itself (dynamic axes by name), the rest from the
+    file's metadata, which is validated.
+    """
+    import onnxruntime as ort
+
+    path = Path(model)
+    if not path.is_file():
+        raise FileNotFoundError(f"Model file {path} does not exist.")
+    try:
+        session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise ModelFormatError(f"ONNX Runtime cannot load {path}: {e}") from e
+    meta = session.get_modelmeta()
+    spec = ModelSpec.from_metadata(meta.custom_metadata_map, source=str(path))
+
+    def io(args: list) -> list[dict[str, Any]]:
+        return [{"name": a.name, "dtype": _SCHEMA.get(a.type, a.type), "shape": a.shape}
+                for a in args]
+
+    return {
+        "path": str(path),
+        "format_version": spec.format_version,
+        "modality": spec.modality,
+        "labels": list(spec.labels),
+        "inputs": io(session.get_inputs()),
+        "outputs": io(session.get_outputs()),
+        "preprocess": asdict(spec.preprocess),
+        "parity": spec.parity.to_dict() if spec.parity else None,
+        "opset": spec.opset,
+        # ONNX Runtime exposes the producer's name only; the versions are in the provenance.
+        "producer": {"name": meta.producer_name, **spec.provenance.get("versions", {})},
+        "provenance": spec.provenance,
+        "size_bytes": path.stat().st_size,
+    }

@@ -1,0 +1,157 @@
+"""`Predictor`: one toolkit ONNX model, ready to classify files, bytes, images or arrays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from toolkit_deploy import names
+from toolkit_deploy.decoders import create_decoder
+from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.session import create_session, resolve_device
+from toolkit_deploy.spec import ModelSpec
+
+_ORT_DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32", "tensor(int64)": "int64"}
+
+
+class Predictor:
+    """Load a toolkit model file and classify inputs with ONNX Runtime.
+
+    The session is created once, on exactly the requested device (`DeviceError` otherwise), and
+    its inputs and outputs are checked against the metadata the file carries.
+
+    Args:
+        model: Path to the `.onnx` file written by `toolkit export`.
+        device: `cpu`, `cuda`, or `auto` (CUDA when onnxruntime has it).
+        threads: ONNX Runtime intra-op threads; default: the cores available to this process.
+
+    Example:
+        >>> p = Predictor("model.onnx")
+        >>> p.predict(["cat.png", "dog.jpg"])
+        ['cat', 'dog']
+    """
+
+    def __init__(
+        self, model: str | os.PathLike, device: str = "cpu", threads: int | None = None
+    ) -> None:
+        self.path = Path(model)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"Model file {self.path} does not exist; expected an .onnx file written by "
+                "`toolkit export`."
+            )
+        self.device = resolve_device(device)
+        self.session = create_session(self.path, self.device, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.spec = ModelSpec.from_metadata(meta, source=str(self.path))
+        self._check_graph()
+        self.decoder = create_decoder(self.spec.modality, self.spec.preprocess)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names in output order."""
+        return self.spec.labels
+
+    @property
+    def modality(self) -> str:
+        return self.spec.modality
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers the session really uses."""
+        return self.session.get_providers()
+
+    def _check_graph(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        expected = self.spec.input_spec
+        if set(inputs) != {names.INPUT}:
+            raise ModelFormatError(
+                f"{self.path} has graph inputs {sorted(inputs)}; expected exactly "
+                f"[{names.INPUT!r}]."
+            )
+        got = inputs[names.INPUT]
+        dtype = _ORT_DTYPES.get(got.type, got.type)
+        if dtype != expected["dtype"] or list(got.shape[1:]) != expected["shape"][1:]:
+            raise ModelFormatError(
+                f"{self.path}: graph input is {dtype} {got.shape}, but its metadata says "
+                f"{expected['dtype']} {expected['shape']}. The file was altered after export."
+            )
+        missing = [n for n in names.OUTPUTS if n not in outputs]
+        if missing:
+            raise ModelFormatError(f"{self.path} lacks graph outputs {missing}.")
+        width = outputs[names.PROBABILITIES].shape[-1]
+        if isinstance(width, int) and width != len(self.labels):
+            raise ModelFormatError(
+                f"{self.path} outputs {width} classes but its metadata lists "
+                f"{len(self.labels)} labels."
+            )
+
+    def decode(self, source: Any) -> np.ndarray:
+        """Decode one input into the model's per-sample array (raises `DecodeError`)."""
+        return self.decoder(source)
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run a decoded batch; returns (logits, probabilities), each N × classes.
+
+        Raises:
+            ValueError: The batch's shape or dtype is not what the model takes.
+        """
+        expected = self.spec.input_spec
+        want = tuple(expected["shape"][1:])
+        if not isinstance(batch, np.ndarray) or batch.ndim != len(want) + 1:
+            got = batch.shape if isinstance(batch, np.ndarray) else type(batch).__name__
+            raise ValueError(
+                f"Batch has shape {got}, but {self.path.name} expects "
+                f"(N, {', '.join(map(str, want))})."
+            )
+        if batch.shape[1:] != want or batch.dtype != np.dtype(expected["dtype"]):
+            raise ValueError(
+                f"Batch is {batch.dtype} {batch.shape}, but {self.path.name} expects "
+                f"{expected['dtype']} (N, {', '.join(map(str, want))})."
+            )
+        if len(batch) == 0:
+            n = len(self.labels)
+            return np.zeros((0, n), np.float32), np.zeros((0, n), np.float32)
+        logits, probs = self.session.run(list(names.OUTPUTS), {names.INPUT: batch})
+        return logits, probs
+
+    def predict_proba(self, inputs: Any, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities, N × classes.
+
+        Args:
+            inputs: One input or a sequence of them: paths, encoded bytes, PIL images or arrays.
+                A 4-D array is taken as an already decoded batch.
+            batch_size: Samples per ONNX Runtime call.
+        """
+        if isinstance(inputs, np.ndarray) and inputs.ndim == len(self.spec.input_spec["shape"]):
+            return self.run(inputs)[1]
+        items = _as_list(inputs)
+        chunks = [
+            self.run(np.stack([self.decode(x) for x in items[i : i + batch_size]]))[1]
+            for i in range(0, len(items), batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict(self, inputs: Any, batch_size: int = 32) -> list[str]:
+        """The most probable label of each input (a list, also for a single input)."""
+        probs = self.predict_proba(inputs, batch_size)
+        return [self.labels[i] for i in probs.argmax(axis=1)]
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor({str(self.path)!r}, modality={self.modality!r}, "
+            f"labels={list(self.labels)}, providers={self.providers})"
+        )
+
+
+def _as_list(inputs: Any) -> Sequence[Any]:
+    single = (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)
+    if isinstance(inputs, single) or not isinstance(inputs, Iterable):
+        return [inputs]
+    return list(inputs)

@@ -1,0 +1,81 @@
+"""ONNX Runtime sessions: explicit execution providers, verified after creation, sized threads."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from toolkit_deploy.errors import DeviceError
+
+DEVICES = ("cpu", "cuda", "auto")
+_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    # CPU stays listed so that the few nodes CUDA has no kernel for can run; the check below still
+    # refuses a session where CUDA itself did not load.
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def available_cores() -> int:
+    """Cores this process may really use: CPU affinity, capped by a cgroup v2 CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity API
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit readable: affinity is the answer
+    return max(1, cores)
+
+
+def resolve_device(device: str) -> str:
+    """Turn `auto` into `cuda` when ONNX Runtime has CUDA, else `cpu`; validate the name."""
+    if device not in DEVICES:
+        raise ValueError(f"Unknown device {device!r}; valid devices: {', '.join(DEVICES)}.")
+    if device != "auto":
+        return device
+    import onnxruntime as ort
+
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+
+def create_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+    """Create an `onnxruntime.InferenceSession` on exactly the requested device.
+
+    Args:
+        path: The ONNX file.
+        device: `cpu`, `cuda` or `auto` (CUDA when available, else CPU, decided up front).
+        threads: Intra-op threads; default: the cores available to this process.
+
+    Raises:
+        DeviceError: CUDA was asked for but the session does not run on it.
+    """
+    import onnxruntime as ort
+
+    resolved = resolve_device(device)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1. Got {threads}.")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or available_cores()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = _PROVIDERS[resolved]
+    if resolved == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeviceError(
+            "--device cuda was asked for, but this onnxruntime has no CUDAExecutionProvider "
+            f"(available: {ort.get_available_providers()}). Install the GPU runtime with "
+            "`pip uninstall onnxruntime && pip install onnxruntime-gpu`, or use --device cpu."
+        )
+    session = ort.InferenceSession(os.fspath(path), sess_options=options, providers=providers)
+    used = session.get_providers()
+    if providers[0] not in used:
+        raise DeviceError(
+            f"Asked for {providers[0]} but the session runs on {used}; the CUDA libraries "
+            "probably failed to load (see onnxruntime's warnings above). Fix the CUDA install "
+            "or use --device cpu."
+        )
+    return session

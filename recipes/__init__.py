@@ -1,0 +1,1 @@
+"""Built-in training recipes (TOML files), shipped inside the `toolkit` package."""

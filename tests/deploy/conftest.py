@@ -1,0 +1,29 @@
+"""Fixtures of the runtime tests. They need onnx (to build tiny model files) but never torch, so
+that they also run in an environment where only `deploy/` is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from tests.deploy.builders import COLOURS, colour_model_proto, write_image
+
+
+@pytest.fixture(scope="session")
+def colour_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "colour.onnx"
+    onnx.save(colour_model_proto(), path)
+    return path
+
+
+@pytest.fixture
+def colour_folder(tmp_path: Path) -> Path:
+    """A labelled folder: 3 images per colour class, PNG and JPEG, one nested a level deeper."""
+    root = tmp_path / "colours"
+    for label, colour in COLOURS.items():
+        write_image(root / label / f"{label}_a.png", colour)
+        write_image(root / label / f"{label}_b.jpg", colour, (15, 30))
+        write_image(root / label / "deeper" / f"{label}_c.png", colour, (9, 9))
+    return root

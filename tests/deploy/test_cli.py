@@ -1,0 +1,59 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from toolkit_deploy.cli import TRAINING_COMMANDS, main
+
+RUNTIME_COMMANDS = ("score", "inspect", "evaluate")
+
+
+@pytest.mark.parametrize("command", RUNTIME_COMMANDS)
+def test_help_of_runtime_commands(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and f"Usage: main {command}" in result.output
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in (*RUNTIME_COMMANDS, *TRAINING_COMMANDS):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", sorted(TRAINING_COMMANDS))
+def test_training_commands_say_what_to_install_on_a_runtime_only_install(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--anything"])
+    if importlib.util.find_spec("toolkit") is None:
+        assert result.exit_code == 1
+        assert "needs the training stack" in result.output
+        assert "pip install -c constraints.txt ./deploy ." in result.output
+    else:  # the training stack is installed: the real command answers
+        assert "needs the training stack" not in result.output
+
+
+def test_inspect_json_has_the_contract_keys(colour_model: Path) -> None:
+    result = CliRunner().invoke(main, ["inspect", str(colour_model), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    for key in ("labels", "modality", "inputs", "outputs", "preprocess", "parity", "opset",
+                "producer"):
+        assert key in info
+    assert info["labels"] == ["red", "green", "blue"]
+    assert info["inputs"] == [{"name": "input", "dtype": "uint8", "shape": ["batch", 8, 8, 3]}]
+    assert [o["name"] for o in info["outputs"]] == ["logits", "probabilities"]
+    for key in ("passed", "max_abs_diff", "top1_agreement", "n_samples"):
+        assert key in info["parity"]
+    assert info["opset"] == 18
+
+
+def test_inspect_text_and_a_file_that_is_not_onnx(colour_model: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["inspect", str(colour_model)])
+    assert result.exit_code == 0 and "labels     red, green, blue" in result.output
+    assert "parity PASSED" in result.output
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    result = CliRunner().invoke(main, ["inspect", str(junk)])
+    assert result.exit_code == 1 and "cannot load" in result.output

@@ -1,0 +1,27 @@
+"""Demo datasets generated on the spot (nothing is downloaded): `toolkit data make KIND OUT`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _shapes(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.data.shapes import make_shapes
+
+    return make_shapes(out, per_class=per_class, seed=seed)
+
+
+#: Kind → (description, maker(out, per_class, seed) -> number of files written).
+KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
+    "shapes": ("images: 5 shape classes with random colour, size, position, rotation, clutter",
+               _shapes),
+}
+
+
+def make_dataset(kind: str, out: str | os.PathLike, per_class: int = 200, seed: int = 0) -> int:
+    """Write the demo dataset `kind` to `out` as `out/<class>/<file>`; returns the file count."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown dataset kind {kind!r}; valid kinds: {', '.join(KINDS)}.")
+    return KINDS[kind][1](Path(out), per_class, seed)

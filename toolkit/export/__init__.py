@@ -1,0 +1,1 @@
+"""Export: a run → one self-describing ONNX file, validated against PyTorch on real samples."""

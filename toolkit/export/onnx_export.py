@@ -1,0 +1,195 @@
+"""`export_run`: a training run → one ONNX file with metadata, proven against PyTorch.
+
+The file is written inside a temporary folder next to `out` and moved into place only when every
+parity gate holds, so a failed export leaves nothing at `out` (and a crash leaves no half file).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toolkit.export.parity import measure_parity
+from toolkit.run import Run, load_run
+from toolkit_deploy import names
+from toolkit_deploy.decoders import create_decoder
+from toolkit_deploy.errors import ParityError
+from toolkit_deploy.predictor import Predictor
+from toolkit_deploy.spec import ModelSpec, ParityReport
+
+MIN_OPSET = 18  # the dynamo exporter's floor
+#: Protobuf cannot hold more than 2 GiB; larger models keep their weights in `<out>.data`.
+_PROTO_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    spec: ModelSpec
+    report: ParityReport
+
+
+class WithProbabilities(torch.nn.Module):
+    """The exported graph: the model's logits and their softmax, under the contract's names."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)
+        return logits, torch.softmax(logits, dim=1)
+
+
+def to_onnx(model: torch.nn.Module, example: np.ndarray, opset: int):
+    """Export with torch.onnx's dynamo exporter, batch axis dynamic; returns the ModelProto.
+
+    There is no fallback to the TorchScript exporter: an export that fails raises.
+    """
+    program = torch.onnx.export(
+        WithProbabilities(model).eval(),
+        (torch.from_numpy(example),),
+        dynamo=True,
+        input_names=[names.INPUT],
+        output_names=list(names.OUTPUTS),
+        dynamic_shapes=({0: torch.export.Dim(names.BATCH_AXIS)},),
+        opset_version=opset,
+        verbose=False,
+    )
+    return program.model_proto
+
+
+def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Path]:
+    """Up to `n_samples` held-out files, spread evenly over the (class-sorted) held-out split."""
+    name, items = run.split.held_out
+    if not items:
+        raise ValueError(f"{run.path} has no held-out samples to prove parity on.")
+    picks = np.unique(np.linspace(0, len(items) - 1, min(n_samples, len(items))).round().astype(int))
+    paths = [data_dir / items[i][0] for i in picks]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Held-out sample {missing[0]} of the run's {name} split is missing ({len(missing)} "
+            "in all). If the data moved, pass --data with its new folder."
+        )
+    return paths
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import onnxscript
+
+    from toolkit.training.trainer import versions
+
+    return {**versions(), "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _save(proto, path: Path) -> None:
+    import onnx
+
+    large = proto.ByteSize() > _PROTO_LIMIT
+    onnx.save_model(proto, path, save_as_external_data=large, all_tensors_to_one_file=True,
+                    location=f"{path.name}.data" if large else None)
+
+
+def export_run(
+    run: str | os.PathLike | Run,
+    out: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    weights: str = "best",
+    n_samples: int = 256,
+    batch_sizes: tuple[int, ...] = (1, 16),
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+    min_agreement: float = 1.0,
+    opset: int = MIN_OPSET,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Export a run to `out` and prove its parity with PyTorch on held-out samples.
+
+    Args:
+        run: The run folder (or a loaded `Run`).
+        out: The `.onnx` file to write.
+        data_dir: Where the run's data is now (default: where it was trained).
+        weights: `best` or `last`.
+        n_samples: Held-out samples to compare (at most; all when the split is smaller).
+        batch_sizes: ONNX Runtime batch sizes the samples are run at.
+        atol: Parity gate on logits, with `rtol` (numpy.allclose semantics).
+        rtol: See `atol`.
+        min_agreement: Parity gate on top-1 agreement.
+        opset: ONNX opset (>= 18).
+        overwrite: Replace an existing `out`.
+
+    Raises:
+        ParityError: A gate failed; its `report` has the figures. Nothing is written at `out`.
+        FileExistsError: `out` exists and `overwrite` is False.
+    """
+    import onnx
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ValueError(f"--out must end in .onnx. Got {out}.")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
+    if opset < MIN_OPSET:
+        raise ValueError(f"--opset must be >= {MIN_OPSET} for the dynamo exporter. Got {opset}.")
+    if not (n_samples >= 1 and batch_sizes and all(b >= 1 for b in batch_sizes)):
+        raise ValueError("n_samples and every batch size must be >= 1.")
+    run = run if isinstance(run, Run) else load_run(run)
+    data_dir = Path(data_dir) if data_dir is not None else run.data_dir
+    model = run.load_model(weights)
+    recipe = run.recipe
+    train_decoder = create_decoder(recipe.modality, recipe.data.preprocess())
+    paths = held_out_samples(run, data_dir, n_samples)
+    samples = np.stack([train_decoder(p) for p in paths])
+
+    proto = to_onnx(model, samples[: min(2, len(samples))], opset)
+    spec = ModelSpec(
+        modality=recipe.modality,
+        labels=run.labels,
+        preprocess=recipe.data.preprocess(),
+        opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        provenance={
+            "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
+            "best_epoch": run.info.get("best_epoch"),
+            "data_fingerprint": run.info.get("data_fingerprint"),
+            "versions": _versions(), "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+    proto.producer_name, proto.producer_version = "toolkit", _versions()["toolkit"]
+    proto.doc_string = f"{recipe.name} classifier over {len(run.labels)} labels, by toolkit."
+    onnx.helper.set_model_props(proto, spec.to_metadata())
+    onnx.checker.check_model(proto, full_check=True)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        staged = staging / out.name
+        _save(proto, staged)
+        predictor = Predictor(staged)
+        served = [predictor.decode(p) for p in paths]
+        mismatched = [str(p) for p, a, b in zip(paths, served, samples) if not np.array_equal(a, b)]
+        report = measure_parity(model, predictor, np.stack(served), batch_sizes, atol, rtol,
+                                min_agreement, mismatched)
+        del predictor  # release the file before it is rewritten
+        if not report.passed:
+            raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}",
+                              report)
+        spec = replace(spec, parity=report)
+        onnx.helper.set_model_props(proto, spec.to_metadata())
+        _save(proto, staged)
+        # External data first, so the .onnx never points at weights that are not there yet.
+        for part in sorted(staging.iterdir(), key=lambda p: p.suffix == ".onnx"):
+            os.replace(part, out.parent / part.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out, spec, report)

@@ -1,0 +1,69 @@
+"""`cnn`: a small convolutional network for images, preprocessing included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from toolkit.models import register_model
+from toolkit.models.layers import create_activation, mlp_head
+
+
+class ImageNormalize(nn.Module):
+    """uint8 N×H×W×C → float32 N×C×H×W, scaled to [0, 1] and normalised by mean/std.
+
+    Part of the model so that the exported graph takes the decoder's raw pixels.
+    """
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        return (x - self.mean) / self.std
+
+
+class ConvClassifier(nn.Module):
+    """Stages of conv 3×3 → batch norm → activation → max pool, global average pooling, MLP."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: tuple[int, ...],
+        hidden: tuple[int, ...],
+        n_classes: int,
+        activation: str,
+        dropout: float,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ) -> None:
+        super().__init__()
+        self.normalize = ImageNormalize(mean, std)
+        stages: list[nn.Module] = []
+        width = in_channels
+        for out in channels:
+            stages += [
+                nn.Conv2d(width, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                create_activation(activation),
+                nn.MaxPool2d(2),
+            ]
+            width = out
+        self.features = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = mlp_head(width, hidden, n_classes, activation, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.normalize(x))  # N×C×H/2^k×W/2^k
+        return self.head(self.pool(x).flatten(1))
+
+
+@register_model("image", "cnn")
+def cnn(recipe: Any, n_classes: int) -> ConvClassifier:
+    m, d = recipe.model, recipe.data
+    return ConvClassifier(d.channels, m.channels, m.hidden, n_classes, m.activation, m.dropout,
+                          d.mean, d.std)

@@ -1,0 +1,311 @@
+"""Recipes: typed, strict training configuration loaded from TOML files.
+
+A recipe has a name, a modality and four sections (`data`, `model`, `optim`, `train`), each a frozen
+dataclass. Unknown keys and wrong types are errors that name the key, the expected type and the
+valid keys. `--set section.key=value` overrides go through the same checks. The resolved recipe is
+written next to every run, so a run can be rebuilt from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Data section of image recipes.
+
+    Attributes:
+        image_size: Side of the square model input, in pixels.
+        channels: 3 (RGB) or 1 (grayscale).
+        resize: How files are brought to size: crop, stretch or pad.
+        mean: Per-channel mean (after scaling to [0, 1]), applied inside the model.
+        std: Per-channel standard deviation, applied inside the model.
+        max_pixels: Larger decoded images are refused.
+        val_fraction: Share of each class held out for validation when the data has no val/.
+        test_fraction: Share of each class held out for the final test when the data has no
+            train/ split.
+        workers: DataLoader worker processes (0 decodes in the training process).
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    resize: str = "crop"
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    max_pixels: int = 64_000_000
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
+        _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
+        _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _check(0 <= value < 1, f"data.{name}", "a float in [0, 1)", value)
+        _check(self.val_fraction + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
+               "< 1", self.val_fraction + self.test_fraction)
+        self.preprocess()  # channel counts, mean/std lengths
+
+    def preprocess(self) -> ImagePreprocess:
+        """The runtime's preprocessing spec for this data section."""
+        try:
+            return ImagePreprocess(
+                height=self.image_size, width=self.image_size, channels=self.channels,
+                resize=self.resize, mean=self.mean, std=self.std, max_pixels=self.max_pixels,
+            )
+        except ValueError as e:
+            raise ValueError(f"Invalid data section: {e}") from e
+
+
+#: Data section type for each modality.
+DATA_TYPES: dict[str, type] = {"image": ImageData}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model section.
+
+    Attributes:
+        family: Registered model family (e.g. `cnn`).
+        activation: Activation function of hidden layers (relu, gelu, silu, tanh, sigmoid,
+            leaky_relu).
+        channels: Widths of the convolutional stages (one stage halves the resolution).
+        hidden: Widths of the fully connected hidden layers before the output layer.
+        dropout: Dropout before each fully connected layer.
+    """
+
+    family: str = "cnn"
+    activation: str = "relu"
+    channels: tuple[int, ...] = (16, 32, 64)
+    hidden: tuple[int, ...] = (128,)
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.dropout < 1, "model.dropout", "a float in [0, 1)", self.dropout)
+        _check(all(w >= 1 for w in self.channels + self.hidden), "model.channels/model.hidden",
+               "widths >= 1", [*self.channels, *self.hidden])
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer section.
+
+    Attributes:
+        name: sgd, momentum, nesterov, adam or adamw.
+        lr: Peak learning rate.
+        weight_decay: L2 penalty (decoupled for adamw).
+        momentum: Momentum coefficient (momentum, nesterov) or Adam's beta1.
+        schedule: constant, step or cosine.
+        warmup_epochs: Epochs of linear warm-up before the schedule.
+    """
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "optim.lr", "a float > 0", self.lr)
+        _check(self.weight_decay >= 0, "optim.weight_decay", "a float >= 0", self.weight_decay)
+        _check(0 <= self.momentum < 1, "optim.momentum", "a float in [0, 1)", self.momentum)
+        _check(self.warmup_epochs >= 0, "optim.warmup_epochs", "an int >= 0", self.warmup_epochs)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train section.
+
+    Attributes:
+        epochs: Passes over the training split.
+        batch_size: Samples per optimizer step.
+        loss: cross_entropy, mse or l1.
+        seed: Seed of the split, initialisation, shuffling and dropout.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    loss: str = "cross_entropy"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "train.epochs", "an int >= 1", self.epochs)
+        _check(self.batch_size >= 1, "train.batch_size", "an int >= 1", self.batch_size)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A complete, validated training recipe."""
+
+    name: str
+    modality: str
+    description: str
+    data: Any
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The recipe as TOML that `load_recipe` reads back to an equal recipe."""
+        lines = [f"{k} = {_toml_value(getattr(self, k))}" for k in ("name", "modality", "description")]
+        for section in SECTIONS:
+            lines += ["", f"[{section}]"]
+            value = getattr(self, section)
+            lines += [f"{f.name} = {_toml_value(getattr(value, f.name))}"
+                      for f in dataclasses.fields(value)]
+        return "\n".join(lines) + "\n"
+
+
+SECTIONS = ("data", "model", "optim", "train")
+_SECTION_TYPES = {"model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _check(ok: bool, key: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise ValueError(f"The recipe key '{key}' must be {expected}. Got {got!r} instead.")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON strings are TOML basic strings
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"Cannot write {type(value).__name__} to TOML.")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check `value` against a field's type; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(
+                f"The recipe key '{key}' must be a list of {item.__name__}. Got {value!r} instead."
+            )
+        return tuple(_coerce(v, item, key) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"Unsupported recipe field type for '{key}'.")
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, annotation) or (annotation is not bool and isinstance(value, bool)):
+        raise TypeError(
+            f"The recipe key '{key}' must be {annotation.__name__}. Got {value!r} "
+            f"({type(value).__name__}) instead."
+        )
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in valid]
+    if unknown:
+        raise ValueError(
+            f"Unknown recipe key(s) {', '.join(f'{section}.{k}' for k in unknown)}. "
+            f"Valid keys of [{section}]: {', '.join(valid)}."
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Validate a recipe given as nested dicts (as parsed from TOML)."""
+    top = {"name", "modality", "description", *SECTIONS}
+    unknown = sorted(set(data) - top)
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level key(s) {unknown}; valid: {sorted(top)}.")
+    for key in ("name", "modality"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"{source}: '{key}' must be a string. Got {data.get(key)!r}.")
+    modality = data["modality"]
+    if modality not in DATA_TYPES:
+        raise ValueError(
+            f"{source}: unknown modality {modality!r}; valid modalities: {sorted(DATA_TYPES)}."
+        )
+    for section in SECTIONS:
+        if not isinstance(data.get(section, {}), dict):
+            raise ValueError(f"{source}: [{section}] must be a table of keys.")
+    return Recipe(
+        name=data["name"],
+        modality=modality,
+        description=str(data.get("description", "")),
+        data=_build(DATA_TYPES[modality], data.get("data", {}), "data"),
+        **{s: _build(t, data.get(s, {}), s) for s, t in _SECTION_TYPES.items()},
+    )
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Name → file of the recipes shipped with toolkit."""
+    folder = resources.files("toolkit.recipes")
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_recipe(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load a built-in recipe by name or a recipe file by path, then apply overrides.
+
+    Args:
+        name_or_path: `image-cnn` or `path/to/recipe.toml`.
+        overrides: {'section.key': value}; values are checked like file values.
+
+    Raises:
+        ValueError: Unknown recipe name, unknown key, or invalid value.
+        TypeError: A value has the wrong type.
+    """
+    builtin = builtin_recipes()
+    path = Path(name_or_path)
+    if str(name_or_path) in builtin:
+        path = builtin[str(name_or_path)]
+    elif not path.is_file():
+        raise ValueError(
+            f"Unknown recipe {str(name_or_path)!r}: not a built-in name nor a file. "
+            f"Built-in recipes: {', '.join(sorted(builtin))}."
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"Recipe file {path} is not valid TOML: {e}") from e
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in SECTIONS or not key:
+            raise ValueError(
+                f"Override '{dotted}' must be section.key with section one of {', '.join(SECTIONS)}."
+            )
+        data.setdefault(section, {})[key] = value
+    return parse_recipe(data, source=str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse `section.key=value`; the value is read as TOML (`0.1`, `[32, 64]`, `true`), or as a
+    plain string when it is not TOML (`sgd`)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set expects section.key=value (e.g. optim.lr=0.01). Got {text!r}.")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value

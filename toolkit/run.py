@@ -1,0 +1,90 @@
+"""The run folder: everything a training run leaves, and rebuilding its model from it alone.
+
+    RUN/recipe.toml              the resolved recipe
+    RUN/labels.json              class names in output order
+    RUN/split.json               the files of each split (relative to the data folder)
+    RUN/weights/best.safetensors weights of the best validation epoch
+    RUN/weights/last.safetensors weights after the last epoch
+    RUN/metrics.jsonl            one line of figures per epoch
+    RUN/results.json             final figures on the held-out split, with the best weights
+    RUN/run.json                 provenance: data folder and fingerprint, versions, device, timing
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.recipe import Recipe, parse_recipe
+from toolkit.training.data import Split
+
+RECIPE = "recipe.toml"
+LABELS = "labels.json"
+SPLIT = "split.json"
+WEIGHTS = "weights"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+INFO = "run.json"
+REQUIRED = (RECIPE, LABELS, SPLIT, INFO, f"{WEIGHTS}/best.safetensors")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished training run, read back from its folder."""
+
+    path: Path
+    recipe: Recipe
+    labels: tuple[str, ...]
+    split: Split
+    info: dict[str, Any]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.info["data_dir"])
+
+    def weights(self, which: str = "best") -> Path:
+        if which not in ("best", "last"):
+            raise ValueError(f"weights must be 'best' or 'last'. Got {which!r}.")
+        return self.path / WEIGHTS / f"{which}.safetensors"
+
+    def load_model(self, which: str = "best"):
+        """The trained `nn.Module` in eval mode, on the CPU."""
+        from safetensors.torch import load_file
+
+        from toolkit.models import create_model
+
+        model = create_model(self.recipe, len(self.labels))
+        model.load_state_dict(load_file(self.weights(which)))
+        return model.eval()
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a run folder written by `toolkit train`.
+
+    Raises:
+        FileNotFoundError: The folder or one of its required files is missing.
+    """
+    path = Path(path)
+    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{path} is not a complete training run: missing {', '.join(missing)}. "
+            "Pass the --out folder of `toolkit train`."
+        )
+    recipe = parse_recipe(tomllib.loads((path / RECIPE).read_text(encoding="utf-8")),
+                          source=str(path / RECIPE))
+    labels = tuple(json.loads((path / LABELS).read_text(encoding="utf-8")))
+    split = Split.from_dict(json.loads((path / SPLIT).read_text(encoding="utf-8")))
+    info = json.loads((path / INFO).read_text(encoding="utf-8"))
+    return Run(path, recipe, labels, split, info)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file so a crash never leaves a truncated file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Training: splits, optimizers, losses and the loop that writes a run folder."""
