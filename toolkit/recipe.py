@@ -86,13 +86,16 @@ class ModelConfig:
         channels: Widths of the convolutional stages (one stage halves the resolution).
         hidden: Widths of the fully connected hidden layers before the output layer.
         dropout: Dropout before each fully connected layer.
+        pool: Global pooling after the convolutional stages: max, avg or avgmax (both,
+            concatenated). Max pooling finds a small object anywhere in the image.
     """
 
     family: str = "cnn"
     activation: str = "relu"
-    channels: tuple[int, ...] = (16, 32, 64)
+    channels: tuple[int, ...] = (16, 32, 64, 96)
     hidden: tuple[int, ...] = (128,)
     dropout: float = 0.1
+    pool: str = "max"
 
     def __post_init__(self) -> None:
         _check(0 <= self.dropout < 1, "model.dropout", "a float in [0, 1)", self.dropout)

@@ -6,10 +6,12 @@ parity gate holds, so a failed export leaves nothing at `out` (and a crash leave
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +55,19 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, opset: int):
 
     There is no fallback to the TorchScript exporter: an export that fails raises.
     """
-    program = torch.onnx.export(
+    # torch 2.13's exporter logs a warning per torchvision op it cannot register (we do not use
+    # torchvision) and torch.export emits a FutureWarning from its own internals: neither is
+    # about the user's model, so they are kept out of the export's output.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
+                                category=FutureWarning)
+        program = _export(model, example, opset)
+    return program.model_proto
+
+
+def _export(model: torch.nn.Module, example: np.ndarray, opset: int):
+    return torch.onnx.export(
         WithProbabilities(model).eval(),
         (torch.from_numpy(example),),
         dynamo=True,
@@ -63,7 +77,6 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, opset: int):
         opset_version=opset,
         verbose=False,
     )
-    return program.model_proto
 
 
 def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Path]:

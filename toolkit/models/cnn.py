@@ -27,8 +27,28 @@ class ImageNormalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class GlobalPool(nn.Module):
+    """N×C×H×W → N×C (max or avg) or N×2C (avgmax: both, concatenated, as timm's)."""
+
+    KINDS = ("max", "avg", "avgmax")
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"Unknown model.pool {kind!r}; valid pools: {', '.join(self.KINDS)}.")
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = []
+        if self.kind in ("avg", "avgmax"):
+            pooled.append(x.mean(dim=(2, 3)))
+        if self.kind in ("max", "avgmax"):
+            pooled.append(x.amax(dim=(2, 3)))
+        return torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
+
+
 class ConvClassifier(nn.Module):
-    """Stages of conv 3×3 → batch norm → activation → max pool, global average pooling, MLP."""
+    """Stages of conv 3×3 → batch norm → activation → max pool 2×2, global pooling, MLP head."""
 
     def __init__(
         self,
@@ -38,6 +58,7 @@ class ConvClassifier(nn.Module):
         n_classes: int,
         activation: str,
         dropout: float,
+        pool: str,
         mean: tuple[float, ...],
         std: tuple[float, ...],
     ) -> None:
@@ -54,16 +75,17 @@ class ConvClassifier(nn.Module):
             ]
             width = out
         self.features = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalPool(pool)
+        width *= 2 if pool == "avgmax" else 1
         self.head = mlp_head(width, hidden, n_classes, activation, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.normalize(x))  # N×C×H/2^k×W/2^k
-        return self.head(self.pool(x).flatten(1))
+        return self.head(self.pool(x))
 
 
 @register_model("image", "cnn")
 def cnn(recipe: Any, n_classes: int) -> ConvClassifier:
     m, d = recipe.model, recipe.data
     return ConvClassifier(d.channels, m.channels, m.hidden, n_classes, m.activation, m.dropout,
-                          d.mean, d.std)
+                          m.pool, d.mean, d.std)
