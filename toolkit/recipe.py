@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess
+
+FLIPS = ("none", "horizontal", "both")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class ImageData:
         test_fraction: Share of each class held out for the final test when the data has no
             train/ split.
         workers: DataLoader worker processes (0 decodes in the training process).
+        flip: Training augmentation: none, horizontal, or both (horizontal and vertical) random
+            flips. Use `none` when a flip changes the class (digits, text).
     """
 
     image_size: int = 64
@@ -48,8 +53,10 @@ class ImageData:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 0
+    flip: str = "horizontal"
 
     def __post_init__(self) -> None:
+        _check(self.flip in FLIPS, "data.flip", f"one of {FLIPS}", self.flip)
         _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
         _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
@@ -168,7 +175,8 @@ class Recipe:
 
     def to_toml(self) -> str:
         """The recipe as TOML that `load_recipe` reads back to an equal recipe."""
-        lines = [f"{k} = {_toml_value(getattr(self, k))}" for k in ("name", "modality", "description")]
+        top = ("name", "modality", "description")
+        lines = [f"{k} = {_toml_value(getattr(self, k))}" for k in top]
         for section in SECTIONS:
             lines += ["", f"[{section}]"]
             value = getattr(self, section)
@@ -295,7 +303,8 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         section, _, key = dotted.partition(".")
         if section not in SECTIONS or not key:
             raise ValueError(
-                f"Override '{dotted}' must be section.key with section one of {', '.join(SECTIONS)}."
+                f"Override '{dotted}' must be section.key with section one of "
+                f"{', '.join(SECTIONS)}."
             )
         data.setdefault(section, {})[key] = value
     return parse_recipe(data, source=str(path))

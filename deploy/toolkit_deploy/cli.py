@@ -35,6 +35,11 @@ INSTALL_TRAINING = (
 )
 
 
+def training_installed() -> bool:
+    """Whether the training stack has registered its commands (the `toolkit` distribution)."""
+    return bool(entry_points(group="toolkit.commands"))
+
+
 def library_errors(func: Callable) -> Callable:
     """Turn the library's expected errors into click errors (exit 1) with their message."""
 
@@ -74,7 +79,8 @@ class ToolkitGroup(click.Group):
         return {ep.name: ep for ep in entry_points(group="toolkit.commands")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(TRAINING_COMMANDS) | set(self._plugins()))
+        names = set(super().list_commands(ctx)) | set(TRAINING_COMMANDS) | set(self._plugins())
+        return sorted(names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
@@ -149,7 +155,7 @@ def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, worker
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @library_errors
 def inspect(model: str, as_json: bool) -> None:
-    """Show what MODEL says about itself: labels, input/output, preprocessing, parity, provenance."""
+    """Show what MODEL says about itself: labels, inputs, outputs, preprocessing, parity."""
     from toolkit_deploy.info import describe
 
     info = describe(model)
@@ -170,8 +176,12 @@ def inspect(model: str, as_json: bool) -> None:
 
         click.echo(ParityReport.from_dict(parity).summary())
     prov = info["provenance"]
-    if prov:
-        click.echo(f"provenance {json.dumps(prov, ensure_ascii=False)}")
+    recipe = prov.get("recipe", {})
+    click.echo(f"recipe     {recipe.get('name', '?')}  (the full recipe: inspect --json)")
+    fingerprint = prov.get("data_fingerprint") or "?"
+    click.echo(f"data       sha256 {fingerprint[:16]}…  run {prov.get('run', '?')}")
+    versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
+    click.echo(f"made by    {versions}  on {prov.get('exported', '?')}")
 
 
 @main.command()
@@ -196,15 +206,13 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
     from pathlib import Path
 
     if Path(target).is_dir():
-        try:
-            from toolkit.evaluation import evaluate_run
-        except ModuleNotFoundError as e:
-            if e.name != "toolkit":
-                raise
+        if not training_installed():
             raise click.ClickException(
                 f"Evaluating a run folder needs the training stack: {INSTALL_TRAINING}. "
                 "Or evaluate its exported .onnx file."
-            ) from e
+            )
+        from toolkit.evaluation import evaluate_run
+
         result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device)
     else:
         from toolkit_deploy.evaluate import evaluate as run_evaluate

@@ -62,8 +62,9 @@ def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         # A folder named like an input ("x.png/") is listed as an input, so that it becomes an
         # error row instead of vanishing.
-        found += [Path(dirpath, d) for d in dirnames if os.path.splitext(d)[1].lower() in extensions]
-        dirnames[:] = [d for d in dirnames if os.path.splitext(d)[1].lower() not in extensions]
+        named = [d for d in dirnames if os.path.splitext(d)[1].lower() in extensions]
+        found += [Path(dirpath, d) for d in named]
+        dirnames[:] = [d for d in dirnames if d not in named]
         for name in filenames:
             if name.startswith("."):
                 ignored["hidden"] += 1

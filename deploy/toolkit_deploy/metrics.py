@@ -76,9 +76,10 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"{m['support']:>8d}"
         )
     lines += ["", "confusion matrix (rows: true, columns: predicted)"]
-    cell = max(5, *(len(str(v)) for row in metrics["confusion_matrix"] for v in row)) + 1
-    short = [label[:cell - 1] for label in labels]
+    longest = max(len(str(v)) for row in metrics["confusion_matrix"] for v in row)
+    cell = max(5, longest, min(12, max(len(label) for label in labels))) + 1
+    short = [label[: cell - 1] for label in labels]
     lines.append(" " * width + "".join(f"{s:>{cell}}" for s in short))
-    for label, row in zip(labels, metrics["confusion_matrix"]):
+    for label, row in zip(labels, metrics["confusion_matrix"], strict=True):
         lines.append(f"{label:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
     return "\n".join(lines)

@@ -96,7 +96,7 @@ def predict_files(
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
             probs = predictor.run(np.stack([chunk[i] for i in good]))[1] if good else None
-            row = dict(zip(good, probs)) if good else {}
+            row = dict(zip(good, probs, strict=True)) if good else {}
             for i, result in enumerate(chunk):
                 if i in row:
                     yield Prediction(start + i, paths[start + i], row[i])

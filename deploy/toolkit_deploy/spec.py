@@ -1,7 +1,8 @@
 """The model-file contract: what a toolkit ONNX file says about itself, as typed dataclasses.
 
-`ModelSpec.to_metadata()` gives the `metadata_props` the exporter writes; `ModelSpec.from_metadata()`
-validates what the runtime reads back and fails with `ModelFormatError` naming the missing piece.
+`ModelSpec.to_metadata()` gives the `metadata_props` the exporter writes;
+`ModelSpec.from_metadata()` validates what the runtime reads back and fails with
+`ModelFormatError` naming the missing piece.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from toolkit_deploy.cli import TRAINING_COMMANDS, main
+from toolkit_deploy.cli import TRAINING_COMMANDS, main, training_installed
 
 RUNTIME_COMMANDS = ("score", "inspect", "evaluate")
 
@@ -26,7 +25,7 @@ def test_top_level_help_lists_every_command() -> None:
 @pytest.mark.parametrize("command", sorted(TRAINING_COMMANDS))
 def test_training_commands_say_what_to_install_on_a_runtime_only_install(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--anything"])
-    if importlib.util.find_spec("toolkit") is None:
+    if not training_installed():
         assert result.exit_code == 1
         assert "needs the training stack" in result.output
         assert "pip install -c constraints.txt ./deploy ." in result.output
@@ -57,3 +56,11 @@ def test_inspect_text_and_a_file_that_is_not_onnx(colour_model: Path, tmp_path: 
     junk.write_bytes(b"not a model")
     result = CliRunner().invoke(main, ["inspect", str(junk)])
     assert result.exit_code == 1 and "cannot load" in result.output
+
+
+def test_evaluating_a_run_folder_needs_the_training_stack(colour_folder: Path,
+                                                          tmp_path: Path) -> None:
+    if training_installed():
+        pytest.skip("the training stack is installed; tests/toolkit cover run evaluation")
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--data", str(colour_folder)])
+    assert result.exit_code == 1 and "needs the training stack" in result.output

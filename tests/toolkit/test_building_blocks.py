@@ -58,3 +58,20 @@ def test_schedules_warm_up_then_never_exceed_the_peak(schedule: str) -> None:
     assert all(0 <= f <= 1.0 for f in factors)
     if schedule != "constant":
         assert factors[-1] < 0.2
+
+
+@pytest.mark.parametrize(("mode", "axes"), [("none", ()), ("horizontal", (2,)),
+                                            ("both", (2, 1))])
+def test_random_flip_only_flips_and_is_seeded(mode: str, axes: tuple[int, ...]) -> None:
+    from toolkit.training.augment import random_flip
+
+    batch = torch.randint(0, 255, (64, 5, 7, 3), dtype=torch.uint8)
+    out = random_flip(batch, mode, torch.Generator().manual_seed(0))
+    again = random_flip(batch, mode, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    variants = [batch]
+    for axis in axes:
+        variants += [v.flip(axis) for v in variants]
+    kinds = {next(i for i, v in enumerate(variants) if torch.equal(out[n], v[n]))
+             for n in range(64)}
+    assert kinds == set(range(len(variants)))  # every allowed flip happens, nothing else

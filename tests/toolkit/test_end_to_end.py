@@ -59,7 +59,7 @@ def test_scores_agree_with_pytorch_file_by_file(trained: Trained, tmp_path: Path
     torch_model = TorchModel(model, Predictor(trained.export.path).decoder, trained.run.labels,
                              None, trained.run.path)
     _, torch_probs = torch_model.run(np.stack([torch_model.decode(p) for p in decoder_paths]))
-    for row, probs in zip(rows, torch_probs):
+    for row, probs in zip(rows, torch_probs, strict=True):
         assert row["label"] == trained.run.labels[int(probs.argmax())]
         assert abs(float(row["score"]) - float(probs.max())) < 1e-5
 

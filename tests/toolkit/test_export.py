@@ -18,8 +18,9 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def test_unfaithful_export_is_refused_and_nothing_is_written(trained: Trained, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unfaithful_export_is_refused_and_nothing_is_written(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = onnx_export._export
 
     def unfaithful(model: torch.nn.Module, example, opset: int):

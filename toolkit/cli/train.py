@@ -9,7 +9,8 @@ from toolkit_deploy.cli import library_errors
 @click.argument("recipe")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="Labelled folder DIR/<class>/<file>, or DIR/train|val|test/<class>/<file>.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to create.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Run folder to create.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a recipe key, e.g. --set optim.lr=0.01 --set model.hidden=[64,32].")
 @click.option("--epochs", type=click.IntRange(min=1), help="Same as --set train.epochs=N.")

@@ -84,7 +84,8 @@ def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Path]:
     name, items = run.split.held_out
     if not items:
         raise ValueError(f"{run.path} has no held-out samples to prove parity on.")
-    picks = np.unique(np.linspace(0, len(items) - 1, min(n_samples, len(items))).round().astype(int))
+    n = min(n_samples, len(items))
+    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
     paths = [data_dir / items[i][0] for i in picks]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -101,7 +102,8 @@ def _versions() -> dict[str, str]:
 
     from toolkit.training.trainer import versions
 
-    return {**versions(), "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
+    return {**versions(), "onnxscript": onnxscript.__version__,
+            "onnxruntime": onnxruntime.__version__}
 
 
 def _save(proto, path: Path) -> None:
@@ -190,7 +192,8 @@ def export_run(
         _save(proto, staged)
         predictor = Predictor(staged)
         served = [predictor.decode(p) for p in paths]
-        mismatched = [str(p) for p, a, b in zip(paths, served, samples) if not np.array_equal(a, b)]
+        mismatched = [str(p) for p, a, b in zip(paths, served, samples, strict=True)
+                      if not np.array_equal(a, b)]
         report = measure_parity(model, predictor, np.stack(served), batch_sizes, atol, rtol,
                                 min_agreement, mismatched)
         del predictor  # release the file before it is rewritten

@@ -48,7 +48,8 @@ class Split:
     def to_dict(self) -> dict[str, Any]:
         return {
             "classes": list(self.classes), "source": self.source, "seed": self.seed,
-            **{name: [list(item) for item in getattr(self, name)] for name in ("train", "val", "test")},
+            **{name: [list(item) for item in getattr(self, name)]
+               for name in ("train", "val", "test")},
         }
 
     @classmethod
@@ -59,7 +60,8 @@ class Split:
 
 def _items(files: LabelledFiles, data_dir: Path) -> Items:
     return tuple(
-        (p.relative_to(data_dir).as_posix(), t) for p, t in zip(files.paths, files.targets)
+        (p.relative_to(data_dir).as_posix(), t)
+        for p, t in zip(files.paths, files.targets, strict=True)
     )
 
 

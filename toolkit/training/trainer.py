@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from toolkit import run as runfile
 from toolkit.models import create_model
 from toolkit.recipe import Recipe
+from toolkit.training.augment import random_flip
 from toolkit.training.data import DecodedFiles, Split, fingerprint, make_split
 from toolkit.training.losses import create_loss
 from toolkit.training.optim import create_optimizer, lr_factor
@@ -215,12 +216,14 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.op
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     steps = len(loader)
+    generator = torch.Generator().manual_seed(recipe.train.seed * 100_003 + epoch)
     bar = tqdm(loader, desc=f"epoch {epoch}/{recipe.train.epochs}", unit="batch",
                file=sys.stderr, disable=not progress, leave=False)
     for step, (x, y) in enumerate(bar):
         factor = lr_factor(recipe.optim, epoch - 1 + step / steps, recipe.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = recipe.optim.lr * factor
+        x = random_flip(x, recipe.data.flip, generator)
         x, y = x.to(device), y.to(device)
         logits = model(x)
         loss = loss_fn(logits, y)

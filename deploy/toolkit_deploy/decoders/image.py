@@ -153,7 +153,6 @@ class ImageDecoder:
         scale = min(spec.width / w, spec.height / h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         canvas = Image.new(self._mode, target)
-        canvas.paste(
-            image.resize(size, resample), ((spec.width - size[0]) // 2, (spec.height - size[1]) // 2)
-        )
+        offset = ((spec.width - size[0]) // 2, (spec.height - size[1]) // 2)
+        canvas.paste(image.resize(size, resample), offset)
         return canvas

@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+RUNTIME_VENV := .venv-runtime
+TOOLKIT := $(VENV)/bin/toolkit
+DEMO := demo
+
+.PHONY: demo test lint clean
+
+# The training stack, editable, with the CPU build of torch pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml deploy/pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e ./deploy -e '.[dev]'
+	touch $@
+
+# The runtime alone, as users install it: no torch (checked), no training stack.
+$(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_deploy -name '*.py')
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
+	$(RUNTIME_VENV)/bin/pip install --quiet --force-reinstall --no-deps ./deploy
+	$(RUNTIME_VENV)/bin/pip install --quiet './deploy[test]'
+	! $(RUNTIME_VENV)/bin/python -c 'import torch' 2>/dev/null
+	touch $@
+
+# Make data → train → export (with parity) → score → evaluate on fresh held-out data.
+demo: $(VENV)/.installed
+	rm -rf $(DEMO)
+	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 200 --seed 0
+	$(TOOLKIT) data make shapes $(DEMO)/shapes-new --per-class 60 --seed 1
+	$(TOOLKIT) train image-cnn --data $(DEMO)/shapes --out $(DEMO)/run
+	$(TOOLKIT) export $(DEMO)/run --out $(DEMO)/model.onnx
+	$(TOOLKIT) inspect $(DEMO)/model.onnx
+	$(TOOLKIT) score $(DEMO)/model.onnx $(DEMO)/shapes-new --out $(DEMO)/predictions.csv --top-k 2
+	head -n 4 $(DEMO)/predictions.csv
+	$(TOOLKIT) evaluate $(DEMO)/model.onnx --data $(DEMO)/shapes-new
+
+test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest
+	@echo "--- runtime tests again, in an environment with only deploy/ installed (no torch) ---"
+	$(RUNTIME_VENV)/bin/python -m pytest tests/deploy
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) $(RUNTIME_VENV) $(DEMO)
