@@ -38,8 +38,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
-	@echo "--- runtime tests again, in an environment with only deploy/ installed (no torch) ---"
-	$(RUNTIME_VENV)/bin/python -m pytest tests/deploy
+	@echo "--- runtime tests again, with only deploy/ installed: no torch, no training stack ---"
+	rm -rf $(RUNTIME_VENV)/suite && mkdir $(RUNTIME_VENV)/suite && cp -r tests $(RUNTIME_VENV)/suite/
+	# Run from a copy, so that neither the source tree nor its metadata is on sys.path.
+	cd $(RUNTIME_VENV)/suite && ! ../bin/python -c 'import toolkit' 2>/dev/null
+	cd $(RUNTIME_VENV)/suite && ../bin/python -m pytest -p no:cacheprovider -rs tests/deploy
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

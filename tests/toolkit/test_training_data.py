@@ -1,0 +1,58 @@
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from toolkit.training.data import Split, fingerprint, make_split
+from toolkit_deploy.errors import DatasetError
+
+EXT = (".png",)
+
+
+def touch(root: Path, counts: dict[str, int]) -> Path:
+    for label, n in counts.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (root / label / f"{i:03d}.png").write_bytes(f"{label}{i}".encode())
+    return root
+
+
+def test_random_split_is_stratified_disjoint_and_seeded(tmp_path: Path) -> None:
+    touch(tmp_path, {"a": 50, "b": 30})
+    split = make_split(tmp_path, EXT, val_fraction=0.2, test_fraction=0.1, seed=0)
+    assert split.source == "random" and split.classes == ("a", "b")
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert sum(map(len, parts)) == 80 and not (parts[0] & parts[1] or parts[0] & parts[2])
+    assert Counter(t for _, t in split.test) == {0: 5, 1: 3}
+    assert Counter(t for _, t in split.val) == {0: 10, 1: 6}
+    assert make_split(tmp_path, EXT, 0.2, 0.1, seed=0) == split
+    assert make_split(tmp_path, EXT, 0.2, 0.1, seed=1) != split
+    assert Split.from_dict(split.to_dict()) == split
+    assert split.held_out == ("test", split.test)
+
+
+def test_split_folders_are_used_and_val_is_carved_from_train_when_missing(tmp_path: Path) -> None:
+    touch(tmp_path / "train", {"a": 10, "b": 10})
+    touch(tmp_path / "test", {"a": 2, "b": 3})
+    split = make_split(tmp_path, EXT, val_fraction=0.2, test_fraction=0.5, seed=0)
+    assert split.source == "folders"
+    assert len(split.test) == 5 and all(p.startswith("test/") for p, _ in split.test)
+    assert len(split.val) == 4 and all(p.startswith("train/") for p, _ in split.val)
+    touch(tmp_path / "val", {"a": 1, "c": 1})
+    with pytest.raises(DatasetError, match=r"\['c'\] that are not labels"):
+        make_split(tmp_path, EXT, 0.2, 0.1, seed=0)
+
+
+def test_too_small_to_hold_anything_out(tmp_path: Path) -> None:
+    touch(tmp_path, {"a": 1, "b": 1})
+    with pytest.raises(DatasetError, match="too small to hold out"):
+        make_split(tmp_path, EXT, 0.1, 0.1, seed=0)
+
+
+def test_fingerprint_follows_content(tmp_path: Path) -> None:
+    touch(tmp_path, {"a": 5, "b": 5})
+    split = make_split(tmp_path, EXT, 0.2, 0.2, seed=0)
+    before = fingerprint(tmp_path, split)
+    assert before == fingerprint(tmp_path, split)
+    (tmp_path / "a" / "000.png").write_bytes(b"changed")
+    assert fingerprint(tmp_path, split) != before
