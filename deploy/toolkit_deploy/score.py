@@ -91,7 +91,7 @@ class _Writer:
         self.tmp = out.with_name(out.name + ".partial")
         self.file: IO[str] = open(self.tmp, "w", newline="", encoding="utf-8")
         if self.fmt == "csv":
-            self.csv = csv.DictWriter(self.file, fieldnames=fields)
+            self.csv = csv.DictWriter(self.file, fieldnames=fields, lineterminator="\n")
             self.csv.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
