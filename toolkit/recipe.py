@@ -23,6 +23,10 @@ import tomllib
 from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess
 
 FLIPS = ("none", "horizontal", "both")
+CLASS_WEIGHTS = ("none", "balanced")
+#: Validation figure → +1 when higher is better, -1 when lower is.
+MONITORS = {"val_accuracy": 1, "val_loss": -1}
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class ImageData:
         workers: DataLoader worker processes (0 decodes in the training process).
         flip: Training augmentation: none, horizontal, or both (horizontal and vertical) random
             flips. Use `none` when a flip changes the class (digits, text).
+        crop_scale: Training augmentation: random resized crop keeping at least this share of
+            the image area (aspect ratio 3/4 to 4/3), resized back; 1.0 turns it off.
+        color_jitter: Training augmentation: random brightness, contrast and saturation factors
+            in [1 - j, 1 + j]; 0.0 turns it off.
     """
 
     image_size: int = 64
@@ -54,9 +62,14 @@ class ImageData:
     test_fraction: float = 0.1
     workers: int = 0
     flip: str = "horizontal"
+    crop_scale: float = 1.0
+    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.flip in FLIPS, "data.flip", f"one of {FLIPS}", self.flip)
+        _check(0 < self.crop_scale <= 1, "data.crop_scale", "a float in (0, 1]", self.crop_scale)
+        _check(0 <= self.color_jitter < 1, "data.color_jitter", "a float in [0, 1)",
+               self.color_jitter)
         _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
         _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
@@ -118,23 +131,33 @@ class OptimConfig:
         name: sgd, momentum, nesterov, adam or adamw.
         lr: Peak learning rate.
         weight_decay: L2 penalty (decoupled for adamw).
-        momentum: Momentum coefficient (momentum, nesterov) or Adam's beta1.
+        momentum: Momentum coefficient of momentum and nesterov.
+        betas: Adam's and AdamW's (beta1, beta2).
         schedule: constant, step or cosine.
         warmup_epochs: Epochs of linear warm-up before the schedule.
+        clip_grad_norm: Clip the global gradient norm to this value; 0 turns it off.
+        decay_bias_and_norm: Also apply weight decay to biases and normalisation layers.
     """
 
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
+    betas: tuple[float, ...] = (0.9, 0.999)
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    clip_grad_norm: float = 0.0
+    decay_bias_and_norm: bool = False
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", "a float > 0", self.lr)
         _check(self.weight_decay >= 0, "optim.weight_decay", "a float >= 0", self.weight_decay)
         _check(0 <= self.momentum < 1, "optim.momentum", "a float in [0, 1)", self.momentum)
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               "two floats in [0, 1)", list(self.betas))
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs", "an int >= 0", self.warmup_epochs)
+        _check(self.clip_grad_norm >= 0, "optim.clip_grad_norm", "a float >= 0",
+               self.clip_grad_norm)
 
 
 @dataclass(frozen=True)
@@ -143,19 +166,41 @@ class TrainConfig:
 
     Attributes:
         epochs: Passes over the training split.
-        batch_size: Samples per optimizer step.
-        loss: cross_entropy, mse or l1.
-        seed: Seed of the split, initialisation, shuffling and dropout.
+        batch_size: Samples per optimizer step (over all processes under torchrun).
+        loss: cross_entropy, mse or l1 (the last two between softmax probabilities and one-hot
+            targets).
+        label_smoothing: Share of the target mass spread evenly over all classes.
+        class_weights: none, or balanced (each class weighted by n / (classes × its count) in
+            the training split), for imbalanced data.
+        seed: Seed of the split, initialisation, shuffling, augmentation and dropout.
+        monitor: Validation figure that picks the best epoch and drives early stopping:
+            val_accuracy (higher is better) or val_loss (lower is better).
+        patience: Stop after this many epochs without improvement of `monitor`; 0 never stops.
+        precision: fp32, or bf16 / fp16 autocast (mixed precision; fp16 needs CUDA).
     """
 
     epochs: int = 10
     batch_size: int = 64
     loss: str = "cross_entropy"
+    label_smoothing: float = 0.0
+    class_weights: str = "none"
     seed: int = 0
+    monitor: str = "val_accuracy"
+    patience: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "train.epochs", "an int >= 1", self.epochs)
         _check(self.batch_size >= 1, "train.batch_size", "an int >= 1", self.batch_size)
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "a float in [0, 1)",
+               self.label_smoothing)
+        _check(self.class_weights in CLASS_WEIGHTS, "train.class_weights",
+               f"one of {CLASS_WEIGHTS}", self.class_weights)
+        _check(self.monitor in MONITORS, "train.monitor", f"one of {tuple(MONITORS)}",
+               self.monitor)
+        _check(self.patience >= 0, "train.patience", "an int >= 0", self.patience)
+        _check(self.precision in PRECISIONS, "train.precision", f"one of {PRECISIONS}",
+               self.precision)
 
 
 @dataclass(frozen=True)

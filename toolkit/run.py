@@ -8,6 +8,7 @@
     RUN/metrics.jsonl            one line of figures per epoch
     RUN/results.json             final figures on the held-out split, with the best weights
     RUN/run.json                 provenance: data folder and fingerprint, versions, device, timing
+    RUN/checkpoint.safetensors   model, optimizer and loop state after the last epoch (--resume)
 """
 
 from __future__ import annotations
@@ -63,14 +64,20 @@ class Run:
         return model.eval()
 
 
-def load_run(path: str | os.PathLike) -> Run:
+def load_run(path: str | os.PathLike, *, finished: bool = True) -> Run:
     """Read a run folder written by `toolkit train`.
+
+    Args:
+        path: The run folder.
+        finished: Require the weights of a completed run (False reads an interrupted one, to
+            resume it).
 
     Raises:
         FileNotFoundError: The folder or one of its required files is missing.
     """
     path = Path(path)
-    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    required = REQUIRED if finished else (RECIPE, LABELS, SPLIT, INFO)
+    missing = [name for name in required if not (path / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{path} is not a complete training run: missing {', '.join(missing)}. "

@@ -75,3 +75,90 @@ def test_random_flip_only_flips_and_is_seeded(mode: str, axes: tuple[int, ...]) 
     kinds = {next(i for i, v in enumerate(variants) if torch.equal(out[n], v[n]))
              for n in range(64)}
     assert kinds == set(range(len(variants)))  # every allowed flip happens, nothing else
+
+
+def test_cross_entropy_with_smoothing_and_weights_matches_a_hand_computation() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])
+    targets = torch.tensor([0, 2])
+    log_p = torch.log_softmax(logits, dim=1)
+    eps, w = 0.1, torch.tensor([1.0, 2.0, 3.0])
+    per = -((1 - eps) * log_p[[0, 1], targets] + eps / 3 * log_p.sum(dim=1))
+    expected = (per * w[targets]).sum() / w[targets].sum()
+    got = create_loss("cross_entropy", label_smoothing=eps, class_weights=w.tolist())
+    assert torch.allclose(got(logits, targets), expected)
+
+
+@pytest.mark.parametrize(("name", "power"), [("mse", 2), ("l1", 1)])
+def test_probability_errors_match_a_hand_computation(name: str, power: int) -> None:
+    logits = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    targets = torch.tensor([0, 0])
+    p = torch.softmax(logits, dim=1)
+    onehot = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    expected = (p - onehot).abs().pow(power).sum(dim=1).mean()
+    assert torch.allclose(create_loss(name)(logits, targets), expected)
+
+
+def test_balanced_class_weights() -> None:
+    from toolkit.training.losses import balanced_weights
+
+    assert balanced_weights([0, 0, 0, 1], 3) == [4 / 9, 4 / 3, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("sets", "cls", "expected"),
+    [({"optim.name": "sgd"}, torch.optim.SGD, {"momentum": 0, "nesterov": False}),
+     ({"optim.name": "momentum", "optim.momentum": 0.8}, torch.optim.SGD,
+      {"momentum": 0.8, "nesterov": False}),
+     ({"optim.name": "nesterov"}, torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+     ({"optim.name": "adam", "optim.betas": [0.8, 0.99]}, torch.optim.Adam,
+      {"betas": (0.8, 0.99)}),
+     ({"optim.name": "adamw", "optim.lr": 0.5}, torch.optim.AdamW, {"lr": 0.5})],
+)
+def test_optimizer_names_and_hyperparameters(sets: dict, cls: type, expected: dict) -> None:
+    opt = create_optimizer(torch.nn.Linear(2, 2), load_recipe("image-cnn", sets).optim)
+    assert type(opt) is cls
+    for key, value in expected.items():
+        assert opt.param_groups[0][key] == value
+
+
+def test_decay_on_biases_and_norms_when_asked() -> None:
+    optim = load_recipe("image-cnn", {"optim.weight_decay": 0.1,
+                                      "optim.decay_bias_and_norm": True}).optim
+    opt = create_optimizer(torch.nn.Linear(3, 2), optim)
+    assert {g["weight_decay"] for g in opt.param_groups if g["params"]} == {0.1}
+
+
+def test_optimizer_state_survives_a_checkpoint(tmp_path) -> None:
+    from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
+
+    for name in ("adam", "momentum"):
+        model = torch.nn.Linear(3, 2)
+        opt = create_optimizer(model, load_recipe("image-cnn", {"optim.name": name}).optim)
+        for _ in range(2):
+            model(torch.ones(4, 3)).sum().backward()
+            opt.step()
+        save_checkpoint(tmp_path / "c.safetensors", model, opt, LoopState(3, [0.5], 2, 1))
+        fresh = torch.nn.Linear(3, 2)
+        fresh_opt = create_optimizer(fresh, load_recipe("image-cnn", {"optim.name": name}).optim)
+        loop, _ = load_checkpoint(tmp_path / "c.safetensors", fresh, fresh_opt)
+        assert loop == LoopState(3, [0.5], 2, 1)
+        assert torch.equal(fresh.weight, model.weight)
+        a, b = opt.state_dict(), fresh_opt.state_dict()
+        for index, state in a["state"].items():
+            for key, value in state.items():
+                other = b["state"][index][key]
+                assert torch.equal(value, other) if torch.is_tensor(value) else value == other
+        assert a["param_groups"] == b["param_groups"]
+
+
+def test_crop_and_jitter_keep_shape_change_pixels_and_are_seeded() -> None:
+    from toolkit.training.augment import color_jitter, random_resized_crop
+
+    batch = torch.randint(0, 255, (6, 20, 30, 3), dtype=torch.uint8)
+    for fn, strength in ((random_resized_crop, 0.3), (color_jitter, 0.4)):
+        out = fn(batch, strength, torch.Generator().manual_seed(1))
+        assert out.shape == batch.shape and out.dtype == torch.uint8
+        assert not torch.equal(out, batch)
+        assert torch.equal(out, fn(batch, strength, torch.Generator().manual_seed(1)))
+    assert torch.equal(random_resized_crop(batch, 1.0, torch.Generator()), batch)  # off
+    assert torch.equal(color_jitter(batch, 0.0, torch.Generator()), batch)  # off

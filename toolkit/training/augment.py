@@ -1,8 +1,14 @@
-"""Training-time augmentation of decoded batches (uint8 N×H×W×C), seeded."""
+"""Training-time augmentation of decoded image batches (uint8 N×H×W×C), seeded.
+
+Applied in the training loop only: validation, evaluation and the exported graph never see it.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 from toolkit.recipe import FLIPS
 
@@ -16,3 +22,49 @@ def random_flip(batch: torch.Tensor, mode: str, generator: torch.Generator) -> t
         mask = torch.rand(len(batch), generator=generator) < 0.5
         batch = torch.where(mask.view(-1, 1, 1, 1), batch.flip(axis), batch)
     return batch
+
+
+def random_resized_crop(batch: torch.Tensor, min_scale: float,
+                        generator: torch.Generator) -> torch.Tensor:
+    """Crop a random box of area in [min_scale, 1] and aspect in [3/4, 4/3], resize it back."""
+    if min_scale >= 1.0:
+        return batch
+    n, h, w, _ = batch.shape
+    out = torch.empty_like(batch)
+    for i in range(n):
+        area = h * w * (min_scale + (1 - min_scale) * torch.rand(1, generator=generator).item())
+        log_ratio = math.log(3 / 4) + math.log(16 / 9) * torch.rand(1, generator=generator).item()
+        ratio = math.exp(log_ratio)
+        cw = min(w, max(1, round(math.sqrt(area * ratio))))
+        ch = min(h, max(1, round(math.sqrt(area / ratio))))
+        top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
+        crop = batch[i, top : top + ch, left : left + cw].permute(2, 0, 1)[None].float()
+        resized = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+        out[i] = resized[0].permute(1, 2, 0).round().clamp(0, 255).to(batch.dtype)
+    return out
+
+
+def color_jitter(batch: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength]."""
+    if strength <= 0:
+        return batch
+    n = len(batch)
+
+    def factors() -> torch.Tensor:
+        return (1 + strength * (2 * torch.rand(n, generator=generator) - 1)).view(n, 1, 1, 1)
+
+    x = batch.float()
+    x = x * factors()  # brightness
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factors() + mean  # contrast
+    gray = x.mean(dim=3, keepdim=True)
+    x = (x - gray) * factors() + gray  # saturation
+    return x.round().clamp(0, 255).to(batch.dtype)
+
+
+def augment(batch: torch.Tensor, data: object, generator: torch.Generator) -> torch.Tensor:
+    """Every augmentation the recipe's data section names, in a fixed order."""
+    batch = random_resized_crop(batch, data.crop_scale, generator)
+    batch = random_flip(batch, data.flip, generator)
+    return color_jitter(batch, data.color_jitter, generator)

@@ -11,12 +11,13 @@ import torch.nn as nn
 from toolkit.recipe import OptimConfig
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    # Decaying biases and normalisation scales hurts and is not what weight decay is for.
+def _param_groups(model: nn.Module, weight_decay: float, decay_all: bool) -> list[dict]:
+    # Decaying biases and normalisation scales (the 1-D parameters) usually hurts and is not what
+    # weight decay is for, so they are left alone unless the recipe asks.
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
+            (decay if p.ndim > 1 or decay_all else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
 
@@ -25,8 +26,8 @@ OPTIMIZERS: dict[str, Callable[[list[dict], OptimConfig], torch.optim.Optimizer]
     "sgd": lambda g, c: torch.optim.SGD(g, lr=c.lr),
     "momentum": lambda g, c: torch.optim.SGD(g, lr=c.lr, momentum=c.momentum),
     "nesterov": lambda g, c: torch.optim.SGD(g, lr=c.lr, momentum=c.momentum, nesterov=True),
-    "adam": lambda g, c: torch.optim.Adam(g, lr=c.lr, betas=(c.momentum, 0.999)),
-    "adamw": lambda g, c: torch.optim.AdamW(g, lr=c.lr, betas=(c.momentum, 0.999)),
+    "adam": lambda g, c: torch.optim.Adam(g, lr=c.lr, betas=tuple(c.betas)),
+    "adamw": lambda g, c: torch.optim.AdamW(g, lr=c.lr, betas=tuple(c.betas)),
 }
 
 
@@ -36,7 +37,8 @@ def create_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optim
         raise ValueError(
             f"Unknown optim.name {config.name!r}; valid optimizers: {', '.join(OPTIMIZERS)}."
         )
-    return OPTIMIZERS[config.name](_param_groups(model, config.weight_decay), config)
+    groups = _param_groups(model, config.weight_decay, config.decay_bias_and_norm)
+    return OPTIMIZERS[config.name](groups, config)
 
 
 SCHEDULES = ("constant", "step", "cosine")

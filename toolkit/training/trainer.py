@@ -1,30 +1,41 @@
-"""The training loop: recipe + labelled folder → run folder (see `toolkit.run`)."""
+"""The training loop: recipe + labelled folder → run folder (see `toolkit.run`).
+
+Deterministic on the CPU (same recipe, data and seed → bit-identical weights): every epoch
+re-seeds shuffling, augmentation and dropout from (seed, epoch), and deterministic algorithms are
+on. The same property makes `resume` exact: a run killed mid-epoch restarts that epoch from the
+last checkpoint and ends with the weights of an uninterrupted run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from toolkit import run as runfile
 from toolkit.models import create_model
-from toolkit.recipe import Recipe
-from toolkit.training.augment import random_flip
+from toolkit.recipe import MONITORS, Recipe
+from toolkit.training.augment import augment
+from toolkit.training.checkpoint import FILE as CHECKPOINT
+from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from toolkit.training.data import DecodedFiles, Split, fingerprint, make_split
-from toolkit.training.losses import create_loss
+from toolkit.training.distributed import World, barrier, broadcast_flag, close_world, init_world
+from toolkit.training.losses import balanced_weights, create_loss
 from toolkit.training.optim import create_optimizer, lr_factor
 from toolkit_deploy.decoders import create_decoder
-from toolkit_deploy.errors import DeviceError
+from toolkit_deploy.errors import DatasetError, DeviceError
 from toolkit_deploy.metrics import classification_metrics
 
 
@@ -42,8 +53,26 @@ def resolve_torch_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def versions() -> dict[str, str]:
+    import onnx
+
+    import toolkit
+    import toolkit_deploy
+
+    return {
+        "toolkit": toolkit.__version__, "toolkit_deploy": toolkit_deploy.__version__,
+        "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of everything random in `epoch` (shuffle, augmentation, dropout)."""
+    return seed * 1_000_003 + epoch
+
+
 @dataclass(frozen=True)
-class EpochFigures:
+class Figures:
     loss: float | None
     accuracy: float | None
 
@@ -63,49 +92,15 @@ def predict_logits(
     return np.concatenate(logits), np.concatenate(targets)
 
 
-def _figures(logits: np.ndarray, targets: np.ndarray, loss_fn: Any) -> EpochFigures:
-    if len(targets) == 0:
-        return EpochFigures(None, None)
-    loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(targets)))
-    return EpochFigures(loss, float((logits.argmax(1) == targets).mean()))
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"Run folder {out} already exists and is not empty; pass --overwrite to replace "
-                "it, or choose another --out."
-            )
-        if not (out / runfile.RECIPE).exists() and not (out / runfile.INFO).exists():
-            raise FileExistsError(
-                f"Refusing to overwrite {out}: it does not look like a toolkit run folder "
-                f"(no {runfile.RECIPE}). Choose another --out."
-            )
-        shutil.rmtree(out)
-    (out / runfile.WEIGHTS).mkdir(parents=True, exist_ok=True)
-
-
-def _save_weights(model: torch.nn.Module, path: Path, epoch: int) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, tmp, metadata={"epoch": str(epoch)})
-    os.replace(tmp, path)
-
-
-def versions() -> dict[str, str]:
-    import onnx
-
-    import toolkit
-    import toolkit_deploy
-
-    return {
-        "toolkit": toolkit.__version__, "toolkit_deploy": toolkit_deploy.__version__,
-        "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
+@contextlib.contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    # CUDA has kernels without a deterministic version: there they warn instead of failing.
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def train(
@@ -119,83 +114,98 @@ def train(
 ) -> runfile.Run:
     """Train `recipe` on the labelled folder `data_dir` and write a run folder at `out`.
 
+    Under `torchrun` (WORLD_SIZE > 1) every process calls this; they train one model with
+    DistributedDataParallel and only rank 0 writes `out`.
+
     Args:
         recipe: The validated recipe (see `load_recipe`).
         data_dir: `DIR/<class>/<file>`, or `DIR/train|val|test/<class>/<file>`.
         out: The run folder to create.
         device: `auto`, `cpu` or `cuda`.
         overwrite: Replace an existing run folder.
-        progress: Show a progress bar per epoch on stderr.
+        progress: Show a progress bar per epoch on stderr (when it is a terminal).
 
     Returns:
         The finished run, as `load_run(out)` reads it.
     """
-    started = time.time()
     out, data_dir = Path(out), Path(data_dir).resolve()
     torch_device = resolve_torch_device(device)
-    loss_fn = create_loss(recipe.train.loss)
-    lr_factor(recipe.optim, 0, recipe.train.epochs)  # validates the schedule name up front
+    _check_precision(recipe, torch_device)
+    create_loss(recipe.train.loss)  # validates names before any data is read
+    lr_factor(recipe.optim, 0, recipe.train.epochs)
     decoder = create_decoder(recipe.modality, recipe.data.preprocess())
     split = make_split(data_dir, decoder.extensions, recipe.data.val_fraction,
                        recipe.data.test_fraction, recipe.train.seed)
-    torch.manual_seed(recipe.train.seed)
-    model = create_model(recipe, len(split.classes)).to(torch_device)
-    optimizer = create_optimizer(model, recipe.optim)
-    _prepare_out(out, overwrite)
-    _write_start(out, recipe, split, data_dir, torch_device)
-
-    def loader(items: tuple, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            DecodedFiles(data_dir, items, decoder), batch_size=recipe.train.batch_size,
-            shuffle=shuffle, num_workers=recipe.data.workers,
-            generator=torch.Generator().manual_seed(recipe.train.seed),
-        )
-
-    train_loader, val_loader = loader(split.train, True), loader(split.val, False)
-    best_key, best_epoch = None, 0
-    with open(out / runfile.METRICS, "w", encoding="utf-8") as metrics_file:
-        for epoch in range(1, recipe.train.epochs + 1):
-            t0 = time.time()
-            fig = _train_epoch(model, train_loader, optimizer, loss_fn, recipe, epoch,
-                               torch_device, progress)
-            val = _figures(*predict_logits(model, val_loader, torch_device), loss_fn)
-            row = {
-                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                "train_loss": fig.loss, "train_accuracy": fig.accuracy,
-                "val_loss": val.loss, "val_accuracy": val.accuracy,
-                "seconds": round(time.time() - t0, 3),
-            }
-            metrics_file.write(json.dumps(row) + "\n")
-            metrics_file.flush()
-            if progress:
-                shown = (f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if split.val
-                         else "  (no validation split)")
-                print(f"epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
-                      f"acc {fig.accuracy:.4f}{shown}", file=sys.stderr)
-            _save_weights(model, out / runfile.WEIGHTS / "last.safetensors", epoch)
-            # Best = highest validation accuracy, then lowest validation loss; without a
-            # validation split the last epoch is the best one.
-            key = (val.accuracy, -val.loss) if split.val else (epoch, 0.0)
-            if best_key is None or key > best_key:
-                best_key, best_epoch = key, epoch
-                _save_weights(model, out / runfile.WEIGHTS / "best.safetensors", epoch)
-
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(out / runfile.WEIGHTS / "best.safetensors"))
-    held_name, held = split.held_out
-    logits, targets = predict_logits(model, loader(held, False), torch_device)
-    results = {"split": held_name, "best_epoch": best_epoch,
-               **classification_metrics(targets.tolist(), logits.argmax(1).tolist(), split.classes)}
-    runfile.write_json(out / runfile.RESULTS, results)
-    info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
-    info.update(best_epoch=best_epoch, seconds=round(time.time() - started, 2), finished=True)
-    runfile.write_json(out / runfile.INFO, info)
+    world = init_world(torch_device)
+    try:
+        if world.is_main:
+            _prepare_out(out, overwrite)
+            _write_start(out, recipe, split, data_dir, torch_device, world)
+        barrier(world)
+        _fit(recipe, split, data_dir, out, torch_device, world, progress, resume=False)
+    finally:
+        close_world(world)
     return runfile.load_run(out)
 
 
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> runfile.Run:
+    """Continue an interrupted run from its last checkpoint, with its own recipe and split.
+
+    Raises:
+        ValueError: The run has finished, or its data changed since it started.
+    """
+    run = runfile.load_run(run_dir, finished=False)
+    if run.info.get("finished"):
+        raise ValueError(f"{run.path} has already finished; nothing to resume.")
+    data = Path(data_dir).resolve() if data_dir is not None else run.data_dir
+    if fingerprint(data, run.split) != run.info["data_fingerprint"]:
+        raise DatasetError(
+            f"The data at {data} differs from the data {run.path} started on (sha256 "
+            "fingerprint mismatch); a resumed run must see the same files. Restore them, or "
+            "start a new run."
+        )
+    torch_device = resolve_torch_device(device)
+    _check_precision(run.recipe, torch_device)
+    world = init_world(torch_device)
+    try:
+        _fit(run.recipe, run.split, data, run.path, torch_device, world, progress, resume=True)
+    finally:
+        close_world(world)
+    return runfile.load_run(run.path)
+
+
+def _check_precision(recipe: Recipe, device: torch.device) -> None:
+    if recipe.train.precision == "fp16" and device.type != "cuda":
+        raise ValueError(
+            "train.precision = 'fp16' needs CUDA (the CPU has no fp16 autocast worth having). "
+            "Use 'bf16' or 'fp32' on the CPU."
+        )
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"Run folder {out} already exists and is not empty; pass --overwrite to replace "
+                "it, --resume to continue it, or choose another --out."
+            )
+        if not (out / runfile.RECIPE).exists() and not (out / runfile.INFO).exists():
+            raise FileExistsError(
+                f"Refusing to overwrite {out}: it does not look like a toolkit run folder "
+                f"(no {runfile.RECIPE}). Choose another --out."
+            )
+        shutil.rmtree(out)
+    (out / runfile.WEIGHTS).mkdir(parents=True, exist_ok=True)
+
+
 def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
-                 device: torch.device) -> None:
+                 device: torch.device, world: World) -> None:
     (out / runfile.RECIPE).write_text(recipe.to_toml(), encoding="utf-8")
     runfile.write_json(out / runfile.LABELS, list(split.classes))
     runfile.write_json(out / runfile.SPLIT, split.to_dict())
@@ -203,35 +213,175 @@ def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
         "recipe": recipe.name, "data_dir": str(data_dir),
         "data_fingerprint": fingerprint(data_dir, split),
         "n_samples": {s: len(getattr(split, s)) for s in ("train", "val", "test")},
-        "device": str(device), "versions": versions(),
+        "device": str(device), "world_size": world.size, "versions": versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False,
     })
 
 
+def _save_weights(model: torch.nn.Module, path: Path, epoch: int) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, tmp, metadata={"epoch": str(epoch)})
+    os.replace(tmp, path)
+
+
+def _figures(logits: np.ndarray, targets: np.ndarray, loss_fn: Any) -> Figures:
+    if len(targets) == 0:
+        return Figures(None, None)
+    loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(targets)))
+    return Figures(loss, float((logits.argmax(1) == targets).mean()))
+
+
+def _keep_metrics_until(path: Path, epoch: int) -> None:
+    """Drop metric lines of epochs after the checkpoint (written just before a kill)."""
+    if path.exists():
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+                 if line and json.loads(line)["epoch"] <= epoch]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.device,
+         world: World, progress: bool, resume: bool) -> None:
+    t = recipe.train
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+    decoder = create_decoder(recipe.modality, recipe.data.preprocess())
+    with _deterministic(device):
+        torch.manual_seed(t.seed)  # the initial weights
+        model = create_model(recipe, len(split.classes)).to(device)
+        optimizer = create_optimizer(model, recipe.optim)
+        scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
+        loop = LoopState()
+        checkpoint = out / CHECKPOINT
+        if resume and checkpoint.exists():
+            loop, scaler_state = load_checkpoint(checkpoint, model, optimizer)
+            if scaler is not None and scaler_state:
+                scaler.load_state_dict(scaler_state)
+        if world.is_main:
+            _keep_metrics_until(out / runfile.METRICS, loop.epoch)
+        weights = (balanced_weights([c for _, c in split.train], len(split.classes))
+                   if t.class_weights == "balanced" else None)
+        loss_fn = create_loss(t.loss, t.label_smoothing, weights)
+        trained = model
+        if world.size > 1:
+            trained = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        train_set = DecodedFiles(data_dir, split.train, decoder)
+        sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank,
+                                     shuffle=True, seed=t.seed)
+        workers = recipe.data.workers
+        common = {"num_workers": workers, "persistent_workers": workers > 0,
+                  "pin_memory": device.type == "cuda"}
+        train_loader = DataLoader(train_set, batch_size=max(1, t.batch_size // world.size),
+                                  sampler=sampler, **common)
+        val_loader = DataLoader(DecodedFiles(data_dir, split.val, decoder),
+                                batch_size=t.batch_size, **common)
+        sign = MONITORS[t.monitor]
+        for epoch in range(loop.epoch + 1, t.epochs + 1):
+            started = time.time()
+            sampler.set_epoch(epoch)
+            torch.manual_seed(epoch_seed(t.seed, epoch))  # dropout
+            fig = _train_epoch(trained, train_loader, optimizer, scaler, loss_fn, recipe, epoch,
+                               device, progress and world.is_main)
+            stop = False
+            if world.is_main:
+                val = _figures(*predict_logits(model, val_loader, device), loss_fn)
+                loop = _end_epoch(out, model, optimizer, scaler, loop, epoch, fig, val, sign,
+                                  bool(split.val), recipe, time.time() - started, progress)
+                stop = t.patience > 0 and loop.bad_epochs >= t.patience
+            if broadcast_flag(world, stop):
+                break
+        if world.is_main:
+            _finish(out, model, split, data_dir, decoder, device, loss_fn, loop, recipe)
+        barrier(world)
+
+
+def _end_epoch(out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               scaler: Any, loop: LoopState, epoch: int, fig: Figures, val: Figures, sign: int,
+               has_val: bool, recipe: Recipe, seconds: float, progress: bool) -> LoopState:
+    """Log the epoch, save last/best weights and the checkpoint; returns the new loop state."""
+    row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": fig.loss,
+           "train_accuracy": fig.accuracy, "val_loss": val.loss, "val_accuracy": val.accuracy,
+           "seconds": round(seconds, 3)}
+    with open(out / runfile.METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+    if progress:
+        shown = (f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if has_val
+                 else "  (no validation split)")
+        print(f"epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
+              f"acc {fig.accuracy:.4f}{shown}", file=sys.stderr)
+    _save_weights(model, out / runfile.WEIGHTS / "last.safetensors", epoch)
+    # Best: strictly better on the monitored figure (a tie keeps the earlier epoch, and does
+    # not reset early stopping). Without a validation split best = last.
+    score = [sign * row[recipe.train.monitor]] if has_val else [float(epoch)]
+    if loop.best_value is None or score > loop.best_value:
+        _save_weights(model, out / runfile.WEIGHTS / "best.safetensors", epoch)
+        loop = LoopState(epoch, score, epoch, 0)
+    else:
+        loop = LoopState(epoch, loop.best_value, loop.best_epoch, loop.bad_epochs + 1)
+    save_checkpoint(out / CHECKPOINT, model, optimizer, loop,
+                    scaler.state_dict() if scaler is not None else None)
+    return loop
+
+
+def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, decoder: Any,
+            device: torch.device, loss_fn: Any, loop: LoopState, recipe: Recipe) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(out / runfile.WEIGHTS / "best.safetensors"))
+    held_name, held = split.held_out
+    loader = DataLoader(DecodedFiles(data_dir, held, decoder), batch_size=recipe.train.batch_size)
+    logits, targets = predict_logits(model, loader, device)
+    results = {"split": held_name, "best_epoch": loop.best_epoch,
+               **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
+                                        split.classes)}
+    runfile.write_json(out / runfile.RESULTS, results)
+    info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
+    stopped = loop.epoch if loop.epoch < recipe.train.epochs else None
+    info.update(best_epoch=loop.best_epoch, epochs_run=loop.epoch, stopped_early_at=stopped,
+                finished=True, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    runfile.write_json(out / runfile.INFO, info)
+
+
 def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                 loss_fn: Any, recipe: Recipe, epoch: int, device: torch.device,
-                 progress: bool) -> EpochFigures:
+                 scaler: Any, loss_fn: Any, recipe: Recipe, epoch: int, device: torch.device,
+                 progress: bool) -> Figures:
     from tqdm import tqdm
 
     model.train()
+    generator = torch.Generator().manual_seed(epoch_seed(recipe.train.seed, epoch))
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.train.precision)
+    clip = recipe.optim.clip_grad_norm
     total_loss, correct, seen = 0.0, 0, 0
     steps = len(loader)
-    generator = torch.Generator().manual_seed(recipe.train.seed * 100_003 + epoch)
     bar = tqdm(loader, desc=f"epoch {epoch}/{recipe.train.epochs}", unit="batch",
-               file=sys.stderr, disable=not progress, leave=False)
+               file=sys.stderr, disable=None if progress else True, leave=False)
     for step, (x, y) in enumerate(bar):
         factor = lr_factor(recipe.optim, epoch - 1 + step / steps, recipe.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = recipe.optim.lr * factor
-        x = random_flip(x, recipe.data.flip, generator)
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss = loss_fn(logits, y)
+        x = augment(x, recipe.data, generator)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         total_loss += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-    return EpochFigures(total_loss / seen, correct / seen)
+    return Figures(total_loss / seen, correct / seen)

@@ -1,0 +1,82 @@
+"""The resume checkpoint: model and optimizer state plus the loop's own state, without pickle.
+
+Tensors go into one safetensors file; everything else (epoch, best-so-far, the optimizer's
+non-tensor state and hyper-parameters) into its JSON metadata. The random state needs no saving:
+every epoch re-seeds its generators from (seed, epoch), so a resumed epoch draws the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FILE = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """What the training loop needs besides model and optimizer to continue.
+
+    Attributes:
+        epoch: Last completed epoch.
+        best_value: Best score so far, compared as a list (None before the first epoch).
+        best_epoch: Epoch of `best_value`.
+        bad_epochs: Epochs since the last improvement (early stopping).
+    """
+
+    epoch: int = 0
+    best_value: list[float] | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    loop: LoopState, scaler_state: dict[str, Any] | None = None) -> None:
+    """Write the checkpoint atomically (a kill leaves the previous one intact)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, state in opt["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
+    meta = {"loop": json.dumps(asdict(loop)), "optim_groups": json.dumps(groups),
+            "optim_scalars": json.dumps(scalars), "scaler": json.dumps(scaler_state)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict[str, Any] | None]:
+    """Restore model and optimizer in place; returns the loop state and the grad scaler's."""
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, values in json.loads(meta["optim_scalars"]).items():
+        state.setdefault(int(index), {}).update(values)
+    current = optimizer.state_dict()["param_groups"]
+    # JSON has no tuples; torch's optimizers keep e.g. Adam's betas as one.
+    groups = [{**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()},
+               "params": now["params"]}
+              for saved, now in zip(json.loads(meta["optim_groups"]), current, strict=True)]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return LoopState(**json.loads(meta["loop"])), json.loads(meta["scaler"])
