@@ -24,6 +24,7 @@ from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess
 
 FLIPS = ("none", "horizontal", "both")
 CLASS_WEIGHTS = ("none", "balanced")
+CACHES = ("auto", "ram", "none")
 #: Validation figure → +1 when higher is better, -1 when lower is.
 MONITORS = {"val_accuracy": 1, "val_loss": -1}
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -50,6 +51,8 @@ class ImageData:
             the image area (aspect ratio 3/4 to 4/3), resized back; 1.0 turns it off.
         color_jitter: Training augmentation: random brightness, contrast and saturation factors
             in [1 - j, 1 + j]; 0.0 turns it off.
+        cache: Keep decoded samples in memory: ram, none (decode every epoch), or auto (ram
+            when a split's decoded samples fit in 2 GiB).
     """
 
     image_size: int = 64
@@ -64,8 +67,10 @@ class ImageData:
     flip: str = "horizontal"
     crop_scale: float = 1.0
     color_jitter: float = 0.0
+    cache: str = "auto"
 
     def __post_init__(self) -> None:
+        _check(self.cache in CACHES, "data.cache", f"one of {CACHES}", self.cache)
         _check(self.flip in FLIPS, "data.flip", f"one of {FLIPS}", self.flip)
         _check(0 < self.crop_scale <= 1, "data.crop_scale", "a float in (0, 1]", self.crop_scale)
         _check(0 <= self.color_jitter < 1, "data.color_jitter", "a float in [0, 1)",

@@ -56,3 +56,32 @@ def test_fingerprint_follows_content(tmp_path: Path) -> None:
     assert before == fingerprint(tmp_path, split)
     (tmp_path / "a" / "000.png").write_bytes(b"changed")
     assert fingerprint(tmp_path, split) != before
+
+
+def test_ram_cache_holds_exactly_what_the_decoder_gives(tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from toolkit.training.data import CachedFiles, DecodedFiles, decoded_dataset
+    from toolkit_deploy.decoders import create_decoder
+    from toolkit_deploy.errors import DecodeError
+    from toolkit_deploy.spec import ImagePreprocess
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            pixels = np.random.default_rng(i).integers(0, 255, (10, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    split = make_split(tmp_path, EXT, 0.0, 0.34, seed=0)
+    decoder = create_decoder("image", ImagePreprocess(8, 8))
+    lazy = decoded_dataset(tmp_path, split.train, decoder, "none", 8 * 8 * 3)
+    cached = decoded_dataset(tmp_path, split.train, decoder, "ram", 8 * 8 * 3)
+    auto = decoded_dataset(tmp_path, split.train, decoder, "auto", 8 * 8 * 3)
+    assert isinstance(lazy, DecodedFiles) and isinstance(cached, CachedFiles)
+    assert isinstance(auto, CachedFiles)  # a few bytes fit the automatic budget
+    for i in range(len(lazy)):
+        assert torch.equal(lazy[i][0], cached[i][0]) and lazy[i][1] == cached[i][1]
+    (tmp_path / split.train[0][0]).write_bytes(b"broken")
+    with pytest.raises(DecodeError, match="Cannot read training sample"):
+        decoded_dataset(tmp_path, split.train, decoder, "ram", 8 * 8 * 3)

@@ -145,3 +145,38 @@ class DecodedFiles(Dataset):
                 f"Cannot read training sample {self.data_dir / rel}: {e} Fix or remove the file."
             ) from e
         return torch.from_numpy(array), target
+
+
+class CachedFiles(Dataset):
+    """`DecodedFiles` decoded once, up front, in a thread pool, and kept in memory as one uint8
+    array: later epochs cost no decoding, and a bad file fails the run before training starts."""
+
+    def __init__(self, files: DecodedFiles) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from toolkit_deploy.session import available_cores
+
+        with ThreadPoolExecutor(available_cores()) as pool:
+            arrays = list(pool.map(files.__getitem__, range(len(files))))
+        self.samples = torch.stack([a for a, _ in arrays]) if arrays else torch.zeros(0)
+        self.targets = [t for _, t in arrays]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.samples[index], self.targets[index]
+
+
+def decoded_dataset(data_dir: Path, items: Items, decoder: Decoder, cache: str,
+                    sample_bytes: int) -> Dataset:
+    """The split's samples, cached in memory when `cache` is `ram`, or `auto` and they fit in
+    `AUTO_CACHE_BYTES`."""
+    files = DecodedFiles(data_dir, items, decoder)
+    if cache == "ram" or (cache == "auto" and len(items) * sample_bytes <= AUTO_CACHE_BYTES):
+        return CachedFiles(files)
+    return files
+
+
+#: `data.cache = "auto"` keeps a split in memory up to this size.
+AUTO_CACHE_BYTES = 2 * 1024**3

@@ -30,7 +30,7 @@ from toolkit.recipe import MONITORS, Recipe
 from toolkit.training.augment import augment
 from toolkit.training.checkpoint import FILE as CHECKPOINT
 from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
-from toolkit.training.data import DecodedFiles, Split, fingerprint, make_split
+from toolkit.training.data import DecodedFiles, Split, decoded_dataset, fingerprint, make_split
 from toolkit.training.distributed import World, barrier, broadcast_flag, close_world, init_world
 from toolkit.training.losses import balanced_weights, create_loss
 from toolkit.training.optim import create_optimizer, lr_factor
@@ -268,7 +268,12 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
         if world.size > 1:
             trained = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
-        train_set = DecodedFiles(data_dir, split.train, decoder)
+        sample_bytes = int(np.prod(recipe.data.preprocess().input_shape))
+
+        def dataset(items: tuple) -> Any:
+            return decoded_dataset(data_dir, items, decoder, recipe.data.cache, sample_bytes)
+
+        train_set = dataset(split.train)
         sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank,
                                      shuffle=True, seed=t.seed)
         workers = recipe.data.workers
@@ -276,8 +281,7 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
                   "pin_memory": device.type == "cuda"}
         train_loader = DataLoader(train_set, batch_size=max(1, t.batch_size // world.size),
                                   sampler=sampler, **common)
-        val_loader = DataLoader(DecodedFiles(data_dir, split.val, decoder),
-                                batch_size=t.batch_size, **common)
+        val_loader = DataLoader(dataset(split.val), batch_size=t.batch_size, **common)
         sign = MONITORS[t.monitor]
         for epoch in range(loop.epoch + 1, t.epochs + 1):
             started = time.time()
