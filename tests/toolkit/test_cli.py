@@ -58,3 +58,13 @@ def test_cuda_on_a_machine_without_is_an_error(trained: Trained, tmp_path: Path)
                                        "--out", str(tmp_path / "r"), "--device", "cuda"])
     assert result.exit_code == 1 and "torch sees no CUDA device" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_train_argument_combinations(trained: Trained) -> None:
+    missing = CliRunner().invoke(main, ["train"])
+    assert missing.exit_code == 2 and "Missing RECIPE, --data, --out" in missing.output
+    mixed = CliRunner().invoke(main, ["train", "--resume", str(trained.run.path),
+                                      "--set", "optim.lr=1"])
+    assert mixed.exit_code == 2 and "drop --set" in mixed.output
+    done = CliRunner().invoke(main, ["train", "--resume", str(trained.run.path)])
+    assert done.exit_code == 1 and "already finished" in done.output
