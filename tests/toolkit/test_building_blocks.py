@@ -17,6 +17,12 @@ def test_every_activation_builds_a_model_that_takes_raw_pixels(activation: str) 
     assert logits.shape == (2, 3)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [6, 5, 3]  # hidden layers, then the output
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [4, 8]  # model.channels: depth and widths
+    acts = [m for m in model.modules() if isinstance(m, ACTIVATIONS[activation])]
+    assert len(acts) == 4  # one per conv stage and per hidden layer
+    drops = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops == [recipe.model.dropout] * 3
 
 
 def test_unknown_names_list_the_valid_ones() -> None:

@@ -151,3 +151,24 @@ def test_two_processes_under_torchrun_train_one_model(shapes: Path, tmp_path: Pa
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]  # written once, by rank 0
     assert json.loads((run / "results.json").read_text())["n_samples"] > 0
     assert np.isfinite(json.loads(lines[-1])["train_loss"])
+
+
+@pytest.mark.parametrize(("monitor", "val", "best"), [
+    ("val_accuracy", [(0.5, 0.9), (0.5, 0.6), (0.4, 0.5)], 1),  # accuracy never beats epoch 1
+    ("val_loss", [(0.5, 0.9), (0.5, 0.6), (0.4, 0.5)], 3),  # loss improves every epoch
+])
+def test_monitor_picks_the_best_epoch(tmp_path: Path, monitor: str, val: list, best: int) -> None:
+    from toolkit.training.checkpoint import LoopState
+    from toolkit.training.trainer import Figures, _end_epoch
+
+    recipe = load_recipe("image-cnn", {**FAST, "train.monitor": monitor})
+    model = create_model(recipe, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    (tmp_path / "weights").mkdir()
+    loop = LoopState()
+    sign = {"val_accuracy": 1, "val_loss": -1}[monitor]
+    for epoch, (acc, loss) in enumerate(val, start=1):
+        loop = _end_epoch(tmp_path, model, optimizer, None, loop, epoch, Figures(1.0, 0.5),
+                          Figures(loss, acc), sign, True, recipe, 0.1, False)
+    assert loop.best_epoch == best and loop.bad_epochs == len(val) - best
+    assert load_file(tmp_path / "weights" / "best.safetensors").keys()
