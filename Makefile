@@ -26,7 +26,7 @@ $(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_de
 # Make data → train → export (with parity) → score → evaluate on fresh held-out data.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
-	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 200 --seed 0
+	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 300 --seed 0
 	$(TOOLKIT) data make shapes $(DEMO)/shapes-new --per-class 60 --seed 1
 	$(TOOLKIT) train image-cnn --data $(DEMO)/shapes --out $(DEMO)/run
 	$(TOOLKIT) export $(DEMO)/run --out $(DEMO)/model.onnx
