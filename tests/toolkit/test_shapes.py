@@ -80,9 +80,9 @@ def test_shape_stands_out_from_background(tmp_path: Path) -> None:
         pixels = np.asarray(Image.open(path), dtype=np.float64) @ luma
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
         gap = np.abs(pixels - np.median(border))
-        # The shape covers at least ~9% of the image (35% diameter), drawn >= 70 luminance away
-        # from both gradient ends.
-        assert np.mean(gap > 35) > 0.05, path
+        # The smallest shape (a star of 35 % diameter) covers ~3.5 % of the image, drawn >= 70
+        # luminance away from both gradient ends.
+        assert np.mean(gap > 35) > 0.03, path
 
 
 @pytest.mark.parametrize("per_class", [0, -1, 2.5, "3", True])
