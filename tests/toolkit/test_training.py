@@ -48,7 +48,8 @@ def test_same_recipe_data_and_seed_give_bit_identical_weights(shapes: Path,
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(shapes: Path,
                                                                       tmp_path: Path) -> None:
-    sets = {**FAST, "train.epochs": 3, "train.batch_size": 8}
+    # Decoding every epoch with small batches keeps epochs slow enough to be killed mid-run.
+    sets = {**FAST, "train.epochs": 5, "train.batch_size": 4, "data.cache": "none"}
     recipe = load_recipe("image-cnn", sets)
     whole = train(recipe, shapes, tmp_path / "whole", device="cpu", progress=False).path
 
@@ -63,7 +64,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(shapes: Pat
         if metrics.exists() and len(metrics.read_text().splitlines()) >= 1:
             break
         time.sleep(0.01)
-    time.sleep(0.2)  # into the next epoch
+    time.sleep(0.05)  # into the next epoch
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
@@ -74,7 +75,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(shapes: Pat
     assert_identical(weights(run), weights(whole))
     assert_identical(weights(run, "best"), weights(whole, "best"))
     lines = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert lines == [1, 2, 3]
+    assert lines == [1, 2, 3, 4, 5]
     with pytest.raises(ValueError, match="already finished"):
         resume(run, device="cpu", progress=False)
 

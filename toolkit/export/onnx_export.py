@@ -169,6 +169,7 @@ def export_run(
     samples = np.stack([train_decoder(p) for p in paths])
 
     proto = to_onnx(model, samples[: min(2, len(samples))], opset)
+    made_by = _versions()
     spec = ModelSpec(
         modality=recipe.modality,
         labels=run.labels,
@@ -178,10 +179,10 @@ def export_run(
             "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
             "best_epoch": run.info.get("best_epoch"),
             "data_fingerprint": run.info.get("data_fingerprint"),
-            "versions": _versions(), "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": made_by, "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
-    proto.producer_name, proto.producer_version = "toolkit", _versions()["toolkit"]
+    proto.producer_name, proto.producer_version = "toolkit", made_by["toolkit"]
     proto.doc_string = f"{recipe.name} classifier over {len(run.labels)} labels, by toolkit."
     onnx.helper.set_model_props(proto, spec.to_metadata())
     onnx.checker.check_model(proto, full_check=True)

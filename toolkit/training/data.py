@@ -18,6 +18,9 @@ from toolkit_deploy.errors import DatasetError, DecodeError
 
 Items = tuple[tuple[str, int], ...]  # (path relative to the data folder, class index)
 
+#: `data.cache = "auto"` keeps a split in memory up to this size.
+AUTO_CACHE_BYTES = 2 * 1024**3
+
 
 @dataclass(frozen=True)
 class Split:
@@ -176,7 +179,3 @@ def decoded_dataset(data_dir: Path, items: Items, decoder: Decoder, cache: str,
     if cache == "ram" or (cache == "auto" and len(items) * sample_bytes <= AUTO_CACHE_BYTES):
         return CachedFiles(files)
     return files
-
-
-#: `data.cache = "auto"` keeps a split in memory up to this size.
-AUTO_CACHE_BYTES = 2 * 1024**3
