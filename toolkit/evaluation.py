@@ -45,17 +45,23 @@ def evaluate_run(
     batch_size: int = 32,
     device: str = "auto",
     progress: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, F1, per-class figures and confusion matrix of a run's model on a labelled folder.
+    """Accuracy, F1, per-class figures and confusion matrix of a run's model on a labelled folder
+    (or, for a text run, a labelled table).
 
     Returns:
         The same keys as `toolkit_deploy.evaluate.evaluate`.
     """
     loaded = load_run(run)
     torch_device = resolve_torch_device(device)
-    decoder = create_decoder(loaded.recipe.modality, loaded.recipe.data.preprocess())
+    options = {"encoding": encoding} if encoding else loaded.recipe.data.decoder_options
+    decoder = create_decoder(loaded.recipe.modality, loaded.preprocess(), **options)
     model = TorchModel(loaded.load_model(weights).to(torch_device), decoder, loaded.labels,
                        torch_device, Path(run))
     # One decoding thread: torch already uses every core for the forward pass.
     return evaluate_with(model, data, split=split, batch_size=batch_size, workers=1,
-                         progress=progress)
+                         progress=progress, text_column=text_column, label_column=label_column,
+                         encoding=encoding)

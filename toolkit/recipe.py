@@ -20,7 +20,8 @@ from typing import Any
 
 import tomllib
 
-from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess
+from toolkit_deploy.decoders.text import check_encoding
+from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess, TextPreprocess
 
 FLIPS = ("none", "horizontal", "both")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -28,6 +29,8 @@ CACHES = ("auto", "ram", "none")
 #: Validation figure → +1 when higher is better, -1 when lower is.
 MONITORS = {"val_accuracy": 1, "val_loss": -1}
 PRECISIONS = ("fp32", "bf16", "fp16")
+TOKENIZERS = ("bpe", "unigram", "wordpiece", "word")
+NORMALIZATIONS = ("nfkc", "nfc", "none")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class ImageData:
                "< 1", self.val_fraction + self.test_fraction)
         self.preprocess()  # channel counts, mean/std lengths
 
+    @property
+    def decoder_options(self) -> dict[str, Any]:
+        """Options of the runtime's image decoder (none)."""
+        return {}
+
     def preprocess(self) -> ImagePreprocess:
         """The runtime's preprocessing spec for this data section."""
         try:
@@ -96,36 +104,181 @@ class ImageData:
             raise ValueError(f"Invalid data section: {e}") from e
 
 
+@dataclass(frozen=True)
+class TextData:
+    """Data section of text recipes.
+
+    Attributes:
+        max_length: Tokens per text (the model input's fixed length); longer texts keep their
+            first `max_length` tokens.
+        tokenizer: Subword model trained per run on the training split: bpe, unigram, wordpiece,
+            or word (whole words).
+        vocab_size: Largest vocabulary the tokenizer may learn (special tokens included).
+        min_frequency: Pieces seen fewer times in the training split are not learnt (bpe,
+            wordpiece, word).
+        normalization: Unicode normalisation before anything else: nfkc (full-width → ASCII,
+            ligatures split, ...), nfc, or none.
+        lowercase: Lower-case the text.
+        split_cjk: Make every CJK ideograph its own piece before the subword model (character
+            level for Chinese, which is written without spaces); the models' n-grams and
+            attention then build words from characters.
+        text_column: Column (or JSON key) of the text in a .csv/.jsonl table.
+        label_column: Column (or JSON key) of the label in a .csv/.jsonl table.
+        encoding: Encoding of the text files; utf-8 also accepts a BOM. Other bytes are an error.
+        max_bytes: Larger text files are refused.
+        val_fraction: Share of each class held out for validation when the data has no val/.
+        test_fraction: Share of each class held out for the final test when the data has no
+            train/ split.
+        workers: DataLoader worker processes (0 decodes in the training process).
+        cache: Keep tokenised samples in memory: ram, none, or auto (ram when they fit in 2 GiB).
+        token_dropout: Training augmentation: share of tokens replaced by the unknown token.
+    """
+
+    max_length: int = 128
+    tokenizer: str = "bpe"
+    vocab_size: int = 8000
+    min_frequency: int = 2
+    normalization: str = "nfkc"
+    lowercase: bool = True
+    split_cjk: bool = True
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    max_bytes: int = 10_000_000
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 0
+    cache: str = "auto"
+    token_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.token_dropout < 1, "data.token_dropout", "a float in [0, 1)",
+               self.token_dropout)
+        _check(self.max_length >= 4, "data.max_length", "an int >= 4", self.max_length)
+        _check(self.tokenizer in TOKENIZERS, "data.tokenizer", f"one of {TOKENIZERS}",
+               self.tokenizer)
+        _check(self.vocab_size >= 16, "data.vocab_size", "an int >= 16", self.vocab_size)
+        _check(self.min_frequency >= 1, "data.min_frequency", "an int >= 1", self.min_frequency)
+        _check(self.normalization in NORMALIZATIONS, "data.normalization",
+               f"one of {NORMALIZATIONS}", self.normalization)
+        _check(self.max_bytes >= 1, "data.max_bytes", "an int >= 1", self.max_bytes)
+        _check(self.cache in CACHES, "data.cache", f"one of {CACHES}", self.cache)
+        _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _check(0 <= value < 1, f"data.{name}", "a float in [0, 1)", value)
+        _check(self.val_fraction + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
+               "< 1", self.val_fraction + self.test_fraction)
+        try:
+            check_encoding(self.encoding)
+        except ValueError:
+            _check(False, "data.encoding", "a Python codec name (utf-8, gb18030, latin-1, …)",
+                   self.encoding)
+
+    @property
+    def decoder_options(self) -> dict[str, Any]:
+        """Options of the runtime's text decoder (UTF-8 → its default, which accepts a BOM)."""
+        utf8 = self.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        return {} if utf8 else {"encoding": self.encoding}
+
+    def preprocess(self, tokenizer: str) -> TextPreprocess:
+        """The runtime's preprocessing spec, given the run's trained tokenizer (JSON)."""
+        document = json.loads(tokenizer)
+        padding = document.get("padding") or {}
+        vocab = _vocab_size(document)
+        return TextPreprocess(tokenizer=tokenizer, max_length=self.max_length,
+                              pad_id=int(padding.get("pad_id", 0)), vocab_size=vocab,
+                              max_bytes=self.max_bytes)
+
+
+def _vocab_size(document: dict[str, Any]) -> int:
+    """Number of ids of a tokenizer JSON document (largest id + 1, added tokens included)."""
+    vocab = document["model"]["vocab"]
+    ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
+    ids += [t["id"] for t in document.get("added_tokens", [])]
+    return max(ids) + 1
+
+
 #: Data section type for each modality.
-DATA_TYPES: dict[str, type] = {"image": ImageData}
+DATA_TYPES: dict[str, type] = {"image": ImageData, "text": TextData}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model section.
+    """Model section keys every modality has.
 
     Attributes:
         family: Registered model family (e.g. `cnn`).
         activation: Activation function of hidden layers (relu, gelu, silu, tanh, sigmoid,
             leaky_relu).
-        channels: Widths of the convolutional stages (one stage halves the resolution).
         hidden: Widths of the fully connected hidden layers before the output layer.
         dropout: Dropout before each fully connected layer.
+    """
+
+    family: str = ""
+    activation: str = "relu"
+    hidden: tuple[int, ...] = (128,)
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(bool(self.family), "model.family", "a registered family name", self.family)
+        _check(0 <= self.dropout < 1, "model.dropout", "a float in [0, 1)", self.dropout)
+        _check(all(w >= 1 for w in self.hidden), "model.hidden", "widths >= 1",
+               list(self.hidden))
+
+
+@dataclass(frozen=True)
+class ImageModel(ModelConfig):
+    """Model section of image recipes: the common keys, and
+
+    Attributes:
+        channels: Widths of the convolutional stages (one stage halves the resolution).
         pool: Global pooling after the convolutional stages: max, avg or avgmax (both,
             concatenated). Max pooling finds a small object anywhere in the image.
     """
 
     family: str = "cnn"
-    activation: str = "relu"
     channels: tuple[int, ...] = (16, 32, 64, 96)
-    hidden: tuple[int, ...] = (128,)
-    dropout: float = 0.1
     pool: str = "max"
 
     def __post_init__(self) -> None:
-        _check(0 <= self.dropout < 1, "model.dropout", "a float in [0, 1)", self.dropout)
-        _check(all(w >= 1 for w in self.channels + self.hidden), "model.channels/model.hidden",
-               "widths >= 1", [*self.channels, *self.hidden])
+        super().__post_init__()
+        _check(all(w >= 1 for w in self.channels), "model.channels", "widths >= 1",
+               list(self.channels))
+
+
+@dataclass(frozen=True)
+class TextModel(ModelConfig):
+    """Model section of text recipes: the common keys, and
+
+    Attributes:
+        embed_dim: Width of the token (and n-gram) embeddings.
+        ngrams: `bag`: also embed hashed n-grams of up to this many consecutive tokens (1: tokens
+            only), as fastText does.
+        buckets: `bag`: hash buckets shared by all n-grams longer than one token.
+        layers: `transformer`: encoder layers.
+        heads: `transformer`: attention heads (must divide embed_dim).
+    """
+
+    family: str = "bag"
+    embed_dim: int = 64
+    ngrams: int = 2
+    buckets: int = 20000
+    layers: int = 2
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.embed_dim >= 1, "model.embed_dim", "an int >= 1", self.embed_dim)
+        _check(1 <= self.ngrams <= 4, "model.ngrams", "an int in [1, 4]", self.ngrams)
+        _check(self.buckets >= 1, "model.buckets", "an int >= 1", self.buckets)
+        _check(self.layers >= 1, "model.layers", "an int >= 1", self.layers)
+        _check(self.heads >= 1 and self.embed_dim % self.heads == 0, "model.heads",
+               f"an int >= 1 that divides model.embed_dim ({self.embed_dim})", self.heads)
+
+
+#: Model section type for each modality.
+MODEL_TYPES: dict[str, type] = {"image": ImageModel, "text": TextModel}
 
 
 @dataclass(frozen=True)
@@ -216,7 +369,7 @@ class Recipe:
     modality: str
     description: str
     data: Any
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -236,7 +389,7 @@ class Recipe:
 
 
 SECTIONS = ("data", "model", "optim", "train")
-_SECTION_TYPES = {"model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+_SECTION_TYPES = {"optim": OptimConfig, "train": TrainConfig}
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
@@ -315,6 +468,7 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
         modality=modality,
         description=str(data.get("description", "")),
         data=_build(DATA_TYPES[modality], data.get("data", {}), "data"),
+        model=_build(MODEL_TYPES[modality], data.get("model", {}), "model"),
         **{s: _build(t, data.get(s, {}), s) for s, t in _SECTION_TYPES.items()},
     )
 

@@ -8,6 +8,7 @@
     RUN/metrics.jsonl            one line of figures per epoch
     RUN/results.json             final figures on the held-out split, with the best weights
     RUN/run.json                 provenance: data folder and fingerprint, versions, device, timing
+    RUN/tokenizer.json           text runs: the tokenizer trained on the training split
     RUN/checkpoint.safetensors   model, optimizer and loop state after the last epoch (--resume)
 """
 
@@ -31,6 +32,7 @@ WEIGHTS = "weights"
 METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 INFO = "run.json"
+TOKENIZER = "tokenizer.json"
 REQUIRED = (RECIPE, LABELS, SPLIT, INFO, f"{WEIGHTS}/best.safetensors")
 
 
@@ -53,13 +55,17 @@ class Run:
             raise ValueError(f"weights must be 'best' or 'last'. Got {which!r}.")
         return self.path / WEIGHTS / f"{which}.safetensors"
 
+    def preprocess(self) -> Any:
+        """The runtime's preprocessing spec of this run (the decoder that trained it)."""
+        return run_preprocess(self.recipe, self.path)
+
     def load_model(self, which: str = "best"):
         """The trained `nn.Module` in eval mode, on the CPU."""
         from safetensors.torch import load_file
 
         from toolkit.models import create_model
 
-        model = create_model(self.recipe, len(self.labels))
+        model = create_model(self.recipe, len(self.labels), self.preprocess())
         model.load_state_dict(load_file(self.weights(which)))
         return model.eval()
 
@@ -89,6 +95,18 @@ def load_run(path: str | os.PathLike, *, finished: bool = True) -> Run:
     split = Split.from_dict(json.loads((path / SPLIT).read_text(encoding="utf-8")))
     info = json.loads((path / INFO).read_text(encoding="utf-8"))
     return Run(path, recipe, labels, split, info)
+
+
+def run_preprocess(recipe: Recipe, folder: Path) -> Any:
+    """The preprocessing spec of the run in `folder`: the recipe's, plus what the run learnt from
+    its data (a text run's tokenizer)."""
+    if recipe.modality != "text":
+        return recipe.data.preprocess()
+    path = folder / TOKENIZER
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is a text run without its {TOKENIZER}; the run is "
+                                "incomplete or was altered. Train it again.")
+    return recipe.data.preprocess(path.read_text(encoding="utf-8"))
 
 
 def write_json(path: Path, data: Any) -> None:

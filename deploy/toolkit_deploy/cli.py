@@ -113,6 +113,15 @@ workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
     help="Decoding threads  [default: cores available]",
 )
+encoding_option = click.option(
+    "--encoding", default=None,
+    help="Encoding of text files (e.g. gb18030, latin-1)  [default: UTF-8, with or without BOM; "
+         "other bytes are an error]",
+)
+text_column_option = click.option(
+    "--text-column", default="text", show_default=True,
+    help="Column (or JSON key) holding the text in a .csv/.jsonl table.",
+)
 batch_option = click.option(
     "--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
     help="Files per ONNX Runtime call.",
@@ -130,21 +139,32 @@ batch_option = click.option(
 @workers_option
 @threads_option
 @device_option
+@text_column_option
+@click.option("--id-column", default=None,
+              help="Column (or JSON key) with the row id of a .csv/.jsonl table  [default: id "
+                   "when present, else the line number]")
+@encoding_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @library_errors
 def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, workers: int | None,
-          threads: int | None, device: str, overwrite: bool, quiet: bool) -> None:
+          threads: int | None, device: str, text_column: str, id_column: str | None,
+          encoding: str | None, overwrite: bool, quiet: bool) -> None:
     """Score every file under INPUT (a folder, recursive, sorted; or one file) with MODEL.
 
     Writes one row per file: path (relative to INPUT), label, score (its probability), error
     (empty when scored). A file that cannot be read becomes a row with its error and the run goes
     on. Exit code 0 when every file was scored, 3 when some failed, 1 on a fatal error.
+
+    For a text model, INPUT may be a folder of .txt files (one text each) or one .txt file (one
+    text per line), .csv or .jsonl file (one text per row, in --text-column); rows then also
+    carry an id column: the row's id, or its line number.
     """
     from toolkit_deploy.score import score as run_score
 
     summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
-                        device=device, threads=threads, overwrite=overwrite, progress=not quiet)
+                        device=device, threads=threads, overwrite=overwrite, progress=not quiet,
+                        text_column=text_column, id_column=id_column, encoding=encoding)
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)
@@ -186,8 +206,9 @@ def inspect(model: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("target", metavar="MODEL_OR_RUN", type=click.Path(exists=True))
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Labelled folder DIR/<class>/<file> (or DIR/test/<class>/… for split data).")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="Labelled folder DIR/<class>/<file> (or DIR/test/<class>/… for split data); "
+                   "for text models also a .csv/.jsonl table with text and label columns.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Split of a split dataset  [default: test, else val]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -195,10 +216,15 @@ def inspect(model: str, as_json: bool) -> None:
 @workers_option
 @threads_option
 @device_option
+@text_column_option
+@click.option("--label-column", default="label", show_default=True,
+              help="Column (or JSON key) holding the label in a .csv/.jsonl table.")
+@encoding_option
 @library_errors
 def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_size: int,
-             workers: int | None, threads: int | None, device: str) -> None:
-    """Measure MODEL_OR_RUN (a .onnx file, or a training run folder) on a labelled folder.
+             workers: int | None, threads: int | None, device: str, text_column: str,
+             label_column: str, encoding: str | None) -> None:
+    """Measure MODEL_OR_RUN (a .onnx file, or a training run folder) on labelled data.
 
     Prints accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix.
     A .onnx file needs only the runtime; a run folder needs the training stack.
@@ -213,12 +239,16 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
             )
         from toolkit.evaluation import evaluate_run
 
-        result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device)
+        result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
+                              text_column=text_column, label_column=label_column,
+                              encoding=encoding)
     else:
         from toolkit_deploy.evaluate import evaluate as run_evaluate
 
         result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
-                              device=device, threads=threads, progress=not as_json)
+                              device=device, threads=threads, progress=not as_json,
+                              text_column=text_column, label_column=label_column,
+                              encoding=encoding)
     print_evaluation(result, as_json)
 
 

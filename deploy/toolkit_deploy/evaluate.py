@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from toolkit_deploy import tables
 from toolkit_deploy.dataset import find_splits, read_labelled
-from toolkit_deploy.errors import DatasetError
+from toolkit_deploy.errors import DatasetError, DecodeError
 from toolkit_deploy.metrics import classification_metrics
 from toolkit_deploy.pipeline import Model, predict_files
 from toolkit_deploy.predictor import Predictor
@@ -48,17 +49,52 @@ def evaluate(
     device: str = "cpu",
     threads: int | None = None,
     progress: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, F1, per-class figures and confusion matrix of a model file on a labelled folder.
+    """Accuracy, F1, per-class figures and confusion matrix of a model file on a labelled folder
+    (or, for a text model, a labelled `.csv` / `.jsonl` table).
 
     Files that fail to decode are not counted in the metrics; they are listed under `errors`.
 
     Returns:
         `classification_metrics` plus `model`, `data`, `split`, `n_failed`, `errors`.
     """
-    predictor = model if isinstance(model, Predictor) else Predictor(model, device, threads)
+    if isinstance(model, Predictor):
+        predictor = model
+    else:
+        options = {"encoding": encoding} if encoding else {}
+        predictor = Predictor(model, device, threads, **options)
     return evaluate_with(predictor, data, split=split, batch_size=batch_size, workers=workers,
-                         progress=progress)
+                         progress=progress, text_column=text_column, label_column=label_column,
+                         encoding=encoding)
+
+
+def labelled_inputs(
+    data: Path, extensions: tuple[str, ...], labels: tuple[str, ...], *,
+    text_column: str = "text", label_column: str = "label", encoding: str | None = None,
+) -> tuple[list[Any], list[int], list[str]]:
+    """Sources, target indices and display names of a labelled folder or table of texts.
+
+    Raises:
+        DatasetError: The data's labels are not among `labels`, or the layout is wrong.
+    """
+    if data.is_file():
+        rows = tables.read_table(data, text_column=text_column, label_column=label_column,
+                                 encoding=encoding)
+        unknown = sorted({r.label for r in rows if r.label is not None} - set(labels))
+        if unknown:
+            raise DatasetError(
+                f"{data} has labels {unknown[:10]} that are not labels of the model. Expected a "
+                f"subset of {list(labels)}."
+            )
+        sources = [r.text if r.text is not None else DecodeError(r.error) for r in rows]
+        targets = [labels.index(r.label) if r.label is not None else -1 for r in rows]
+        return sources, targets, [f"{data.name}:{r.id}" for r in rows]
+    dataset = read_labelled(data, extensions, labels)
+    names = [p.relative_to(data).as_posix() for p in dataset.paths]
+    return list(dataset.paths), list(dataset.targets), names
 
 
 def evaluate_with(
@@ -69,22 +105,31 @@ def evaluate_with(
     batch_size: int = 32,
     workers: int | None = None,
     progress: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """`evaluate` for anything with the `Predictor` interface (the training stack passes its
     PyTorch model this way, so both sides share decoding, batching and metrics)."""
-    folder, split_name = resolve_eval_folder(data, split)
-    dataset = read_labelled(folder, model.decoder.extensions, model.labels)
+    data = Path(data)
+    if data.is_file() and model.decoder.modality != "text":
+        raise DatasetError(f"--data {data} is a file; a {model.decoder.modality} model is "
+                           "evaluated on a labelled folder DIR/<class>/<file>.")
+    folder, split_name = (data, "") if data.is_file() else resolve_eval_folder(data, split)
+    sources, truth, names = labelled_inputs(
+        folder, model.decoder.extensions, model.labels, text_column=text_column,
+        label_column=label_column, encoding=encoding)
 
     from tqdm import tqdm
 
     targets, preds, errors = [], [], []
-    stream = predict_files(model, dataset.paths, batch_size, workers)
-    for p in tqdm(stream, total=len(dataset), desc="evaluate", unit="file", file=sys.stderr,
+    stream = predict_files(model, sources, batch_size, workers)
+    for p in tqdm(stream, total=len(sources), desc="evaluate", unit="input", file=sys.stderr,
                   disable=None if progress else True):
         if p.probs is None:
-            errors.append({"path": p.path.relative_to(folder).as_posix(), "error": p.error})
+            errors.append({"path": names[p.index], "error": p.error})
         else:
-            targets.append(dataset.targets[p.index])
+            targets.append(truth[p.index])
             preds.append(int(p.probs.argmax()))
     if not targets:
         raise DatasetError(f"No file of {folder} could be scored; first error: {errors[0]}.")

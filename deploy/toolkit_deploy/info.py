@@ -42,7 +42,9 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
         "labels": list(spec.labels),
         "inputs": io(session.get_inputs()),
         "outputs": io(session.get_outputs()),
-        "preprocess": asdict(spec.preprocess),
+        # A text model's tokenizer is summarised (the whole vocabulary is in the file).
+        "preprocess": (spec.preprocess.summary() if hasattr(spec.preprocess, "summary")
+                       else asdict(spec.preprocess)),
         "parity": spec.parity.to_dict() if spec.parity else None,
         "opset": spec.opset,
         # ONNX Runtime exposes the producer's name only; the versions are in the provenance.

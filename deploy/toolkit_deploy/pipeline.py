@@ -34,24 +34,26 @@ class Model(Protocol):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The outcome for one input file.
+    """The outcome for one input.
 
     Attributes:
-        index: Position of the file in the input sequence.
-        path: The file.
-        probs: Class probabilities, or None when the file failed.
-        error: Why the file failed ('' when it was scored).
+        index: Position of the input in the input sequence.
+        source: The input (a file path, a text, ...).
+        probs: Class probabilities, or None when the input failed.
+        error: Why the input failed ('' when it was scored).
     """
 
     index: int
-    path: Path
+    source: Any
     probs: np.ndarray | None
     error: str = ""
 
 
-def _decode(predictor: Model, path: Path) -> np.ndarray | str:
+def _decode(predictor: Model, source: Any) -> np.ndarray | str:
+    if isinstance(source, DecodeError):
+        return f"{type(source).__name__}: {source}"  # failed before decoding (e.g. a bad row)
     try:
-        return predictor.decode(path)
+        return predictor.decode(source)
     except (DecodeError, OSError, ValueError, TypeError) as e:
         # Anything a bad file can provoke becomes that file's error; bugs elsewhere still raise.
         return f"{type(e).__name__}: {e}"
@@ -59,16 +61,17 @@ def _decode(predictor: Model, path: Path) -> np.ndarray | str:
 
 def predict_files(
     predictor: Model,
-    paths: Sequence[Path],
+    sources: Sequence[Any],
     batch_size: int = 32,
     workers: int | None = None,
     prefetch: int = 4,
 ) -> Iterator[Prediction]:
-    """Yield one `Prediction` per path, in order.
+    """Yield one `Prediction` per source, in order.
 
     Args:
         predictor: The model.
-        paths: Input files.
+        sources: Inputs its decoder reads (file paths, texts, ...); a `DecodeError` in their
+            place is an input that already failed, and yields its error.
         batch_size: Files per ONNX Runtime call.
         workers: Decoding threads; default: the cores available.
         prefetch: Batches decoded ahead of inference.
@@ -85,21 +88,22 @@ def predict_files(
 
         def fill() -> None:
             nonlocal submitted
-            while submitted < len(paths) and len(pending) < window:
-                pending.append(pool.submit(_decode, predictor, paths[submitted]))
+            while submitted < len(sources) and len(pending) < window:
+                pending.append(pool.submit(_decode, predictor, sources[submitted]))
                 submitted += 1
 
         start = 0
-        while start < len(paths):
+        while start < len(sources):
             fill()
-            chunk = [pending.popleft().result() for _ in range(min(batch_size, len(paths) - start))]
+            size = min(batch_size, len(sources) - start)
+            chunk = [pending.popleft().result() for _ in range(size)]
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
             probs = predictor.run(np.stack([chunk[i] for i in good]))[1] if good else None
             row = dict(zip(good, probs, strict=True)) if good else {}
             for i, result in enumerate(chunk):
                 if i in row:
-                    yield Prediction(start + i, paths[start + i], row[i])
+                    yield Prediction(start + i, sources[start + i], row[i])
                 else:
-                    yield Prediction(start + i, paths[start + i], None, result)
+                    yield Prediction(start + i, sources[start + i], None, result)
             start += len(chunk)

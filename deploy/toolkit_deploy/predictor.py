@@ -29,6 +29,8 @@ class Predictor:
         model: Path to the `.onnx` file written by `toolkit export`.
         device: `cpu`, `cuda`, or `auto` (CUDA when onnxruntime has it).
         threads: ONNX Runtime intra-op threads; default: the cores available to this process.
+        **decoder_options: Options of the modality's decoder that are not part of the model,
+            e.g. `encoding="gb18030"` for the text files of a text model.
 
     Example:
         >>> p = Predictor("model.onnx")
@@ -37,7 +39,11 @@ class Predictor:
     """
 
     def __init__(
-        self, model: str | os.PathLike, device: str = "cpu", threads: int | None = None
+        self,
+        model: str | os.PathLike,
+        device: str = "cpu",
+        threads: int | None = None,
+        **decoder_options: Any,
     ) -> None:
         self.path = Path(model)
         if not self.path.is_file():
@@ -50,7 +56,7 @@ class Predictor:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_metadata(meta, source=str(self.path))
         self._check_graph()
-        self.decoder = create_decoder(self.spec.modality, self.spec.preprocess)
+        self.decoder = create_decoder(self.spec.modality, self.spec.preprocess, **decoder_options)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -125,8 +131,9 @@ class Predictor:
         """Class probabilities, N × classes.
 
         Args:
-            inputs: One input or a sequence of them: paths, encoded bytes, PIL images or arrays.
-                A 4-D array is taken as an already decoded batch.
+            inputs: One input or a sequence of them: for images paths, encoded bytes, PIL images
+                or arrays; for texts `str` texts, `pathlib.Path` files or bytes. An array with
+                the graph input's rank is taken as an already decoded batch.
             batch_size: Samples per ONNX Runtime call.
         """
         if isinstance(inputs, np.ndarray) and inputs.ndim == len(self.spec.input_spec["shape"]):

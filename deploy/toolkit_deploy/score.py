@@ -1,4 +1,8 @@
-"""Batch scoring: a folder (or one file) in, one predictions table (CSV or JSONL) out."""
+"""Batch scoring: a folder (or one file) in, one predictions table (CSV or JSONL) out.
+
+For text models a `.txt`, `.csv` or `.jsonl` file is a table of texts: one row per line or record,
+with its `id` (the table's id column, else the line number) beside `path`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from toolkit_deploy import tables
+from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import Prediction, predict_files
 from toolkit_deploy.predictor import Predictor
@@ -56,18 +62,19 @@ class ScoreSummary:
         return f"{text}\n{self.ignored}" if self.ignored else text
 
 
-def columns(top_k: int) -> list[str]:
-    """Columns of a predictions table with `top_k` extra label/score pairs."""
+def columns(top_k: int, keys: tuple[str, ...] = ("path",)) -> list[str]:
+    """Columns of a predictions table: `keys` (path, or path and id for tables of texts), the
+    prediction, and `top_k` extra label/score pairs."""
     extra = [c for k in range(1, top_k + 1) for c in (f"top{k}_label", f"top{k}_score")]
-    return ["path", "label", "score", "error", *extra]
+    return [*keys, "label", "score", "error", *extra]
 
 
 def prediction_row(
-    prediction: Prediction, path: str, labels: tuple[str, ...], top_k: int
+    prediction: Prediction, keys: dict[str, str], labels: tuple[str, ...], top_k: int
 ) -> dict[str, Any]:
-    """One table row; an error row has empty label and score."""
-    row: dict[str, Any] = dict.fromkeys(columns(top_k), "")
-    row["path"] = path
+    """One table row, starting with `keys` (e.g. {'path': ...}); an error row has empty label
+    and score."""
+    row: dict[str, Any] = {**keys, **dict.fromkeys(columns(top_k, ()), "")}
     if prediction.probs is None:
         row["error"] = prediction.error
         return row
@@ -122,11 +129,16 @@ def score(
     threads: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    text_column: str = "text",
+    id_column: str | None = None,
+    encoding: str | None = None,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
     Files are found recursively and sorted; `path` in the table is relative to `inputs` when it is
     a folder. A file that cannot be decoded becomes a row with its `error`; the run goes on.
+    For a text model, `inputs` may also be a `.txt` / `.csv` / `.jsonl` table of texts: one row
+    per line or record, with an `id` column.
 
     Args:
         model: A `Predictor` or the path of a model file.
@@ -139,6 +151,9 @@ def score(
         threads: ONNX Runtime intra-op threads (when `model` is a path).
         overwrite: Replace an existing `out`.
         progress: Show a progress bar on stderr (when it is a terminal).
+        text_column: Column holding the text in a .csv/.jsonl table of texts.
+        id_column: Column holding the row id (default `id` when present, else the line number).
+        encoding: Encoding of text files (default UTF-8, with or without BOM).
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False.
@@ -156,36 +171,60 @@ def score(
         )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
-    predictor = model if isinstance(model, Predictor) else Predictor(model, device, threads)
+    if isinstance(model, Predictor):
+        predictor = model
+    else:
+        options = {"encoding": encoding} if encoding else {}
+        predictor = Predictor(model, device, threads, **options)
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
-    listing = list_files(inputs, predictor.decoder.extensions)
+    sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding)
 
     from tqdm import tqdm
 
     started = time.perf_counter()
-    writer = _Writer(out, columns(top_k))
+    writer = _Writer(out, columns(top_k, tuple(keys[0]) if keys else ("path",)))
     failed = 0
     try:
-        stream = predict_files(predictor, listing.files, batch_size, workers)
+        stream = predict_files(predictor, sources, batch_size, workers)
         bar = tqdm(
-            stream, total=len(listing.files), unit="file", desc="score", file=sys.stderr,
+            stream, total=len(sources), unit="input", desc="score", file=sys.stderr,
             disable=None if progress else True,
         )
         for prediction in bar:
             failed += prediction.probs is None
-            rel = listing.relative(prediction.path)
-            writer.write(prediction_row(prediction, rel, predictor.labels, top_k))
+            writer.write(prediction_row(prediction, keys[prediction.index], predictor.labels,
+                                        top_k))
     except BaseException:
         writer.abort()
         raise
     writer.commit()
     return ScoreSummary(
-        n_files=len(listing.files),
-        n_scored=len(listing.files) - failed,
+        n_files=len(sources),
+        n_scored=len(sources) - failed,
         n_failed=failed,
         seconds=time.perf_counter() - started,
         output=str(out),
-        ignored=listing.describe_ignored(),
+        ignored=ignored,
         device=predictor.device,
     )
+
+
+def is_text_table(predictor: Predictor, inputs: Path) -> bool:
+    """Whether `inputs` is a file of many texts for a text model (rather than one input)."""
+    return (predictor.modality == "text" and inputs.is_file()
+            and inputs.suffix.lower() in tables.EXTENSIONS)
+
+
+def _inputs(predictor: Predictor, inputs: Path, text_column: str, id_column: str | None,
+            encoding: str | None) -> tuple[list[Any], list[dict[str, str]], str]:
+    """The sources to score, the key columns of each one's row, and what was ignored."""
+    if is_text_table(predictor, inputs):
+        rows = tables.read_table(inputs, text_column=text_column, id_column=id_column,
+                                 encoding=encoding)
+        sources = [r.text if r.text is not None else DecodeError(r.error)
+                   for r in rows]
+        return sources, [{"path": inputs.name, "id": r.id} for r in rows], ""
+    listing = list_files(inputs, predictor.decoder.extensions)
+    keys = [{"path": listing.relative(p)} for p in listing.files]
+    return list(listing.files), keys, listing.describe_ignored()

@@ -74,8 +74,72 @@ class ImagePreprocess:
         return "uint8"
 
 
+@dataclass(frozen=True)
+class TextPreprocess:
+    """How a text becomes the int64 token ids a text model takes.
+
+    The tokenizer (a `tokenizers` JSON document, trained per run on its training split) carries its
+    own normalisation (e.g. NFKC, lowercasing, CJK ideographs split into characters), truncation
+    to `max_length` tokens and padding with `pad_id`, so the ids are fully determined by this spec.
+
+    The graph input has a fixed length, `max_length`, rather than a dynamic one: every decoded
+    sample then has the same shape, so one batching, caching and pipeline code serves every
+    modality, and a batch of N texts costs the same whatever their lengths. Models mask the
+    padding, so it never changes a prediction.
+
+    Attributes:
+        tokenizer: The tokenizer, as the JSON string of `tokenizers.Tokenizer.to_str()`.
+        max_length: Tokens per text; longer texts are truncated (their first tokens are kept),
+            shorter ones padded.
+        pad_id: Id of the padding token (models ignore it).
+        vocab_size: Number of token ids the tokenizer can produce.
+        max_bytes: Text files larger than this are refused.
+    """
+
+    tokenizer: str
+    max_length: int
+    pad_id: int
+    vocab_size: int
+    max_bytes: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_length", "vocab_size", "max_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"TextPreprocess.{name} must be an int > 0. Got {value!r}.")
+        if not isinstance(self.pad_id, int) or not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(
+                f"TextPreprocess.pad_id must be an int in [0, {self.vocab_size}). "
+                f"Got {self.pad_id!r}."
+            )
+        if not isinstance(self.tokenizer, str) or not self.tokenizer.startswith("{"):
+            raise ValueError("TextPreprocess.tokenizer must be a tokenizers JSON document.")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.max_length,)
+
+    @property
+    def input_dtype(self) -> str:
+        return "int64"
+
+    def summary(self) -> dict[str, Any]:
+        """The spec with the tokenizer summarised (its model type and sha256), for people."""
+        import hashlib
+
+        document = json.loads(self.tokenizer)
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "tokenizer"},
+            "tokenizer": {
+                "model": document.get("model", {}).get("type"),
+                "normalizer": document.get("normalizer"),
+                "sha256": hashlib.sha256(self.tokenizer.encode()).hexdigest(),
+            },
+        }
+
+
 #: Preprocessing spec type for each modality; later modalities register theirs here.
-PREPROCESS_TYPES: dict[str, type] = {"image": ImagePreprocess}
+PREPROCESS_TYPES: dict[str, type] = {"image": ImagePreprocess, "text": TextPreprocess}
 
 
 def preprocess_from_dict(modality: str, data: dict[str, Any]) -> Any:
@@ -166,7 +230,7 @@ class ModelSpec:
     """Everything a toolkit model file says about itself.
 
     Attributes:
-        modality: `image` (more as their recipes land).
+        modality: `image` or `text` (more as their recipes land).
         labels: Class names, in output order.
         preprocess: The modality's preprocessing spec (e.g. `ImagePreprocess`).
         opset: ONNX opset of the default domain.
@@ -195,7 +259,7 @@ class ModelSpec:
             names.META_FORMAT_VERSION: str(self.format_version),
             names.META_MODALITY: self.modality,
             names.META_LABELS: json.dumps(list(self.labels), ensure_ascii=False),
-            names.META_PREPROCESS: json.dumps(asdict(self.preprocess)),
+            names.META_PREPROCESS: json.dumps(asdict(self.preprocess), ensure_ascii=False),
             names.META_INPUT: json.dumps(self.input_spec),
             names.META_PROVENANCE: json.dumps(self.provenance, ensure_ascii=False),
             names.META_PARITY: json.dumps(self.parity.to_dict() if self.parity else None),

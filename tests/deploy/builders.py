@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from toolkit_deploy import names
-from toolkit_deploy.spec import ImagePreprocess, ModelSpec, ParityReport
+from toolkit_deploy.spec import ImagePreprocess, ModelSpec, ParityReport, TextPreprocess
 
 LABELS = ("red", "green", "blue")
 SIZE = 8
@@ -67,3 +67,76 @@ def write_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] 
 
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+#: Topic words of the keyword text model; any other word is unknown and votes for nothing.
+TOPICS = {"sport": ("goal", "match", "比赛", "球队"), "food": ("pizza", "café", "美食", "餐厅")}
+TEXT_LENGTH = 12
+
+
+def keyword_tokenizer_json(length: int = TEXT_LENGTH) -> str:
+    """A word-level tokenizer (NFKC, lowercase, CJK ideographs split) padded/truncated to
+    `length`, built directly from a vocabulary: ids 0 [PAD], 1 [UNK], then the topic words (the
+    Chinese ones as single characters)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    pieces = []
+    for words in TOPICS.values():
+        for word in words:
+            pieces += list(word) if not word.isascii() and "é" not in word else [word]
+    vocab = {"[PAD]": 0, "[UNK]": 1}
+    for piece in pieces:
+        vocab.setdefault(piece, len(vocab))
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.NFKC(),
+        normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                   strip_accents=False, lowercase=True),
+    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.enable_truncation(length)
+    tokenizer.enable_padding(length=length, pad_id=0, pad_token="[PAD]")
+    return tokenizer.to_str()
+
+
+def keyword_model_proto(length: int = TEXT_LENGTH) -> onnx.ModelProto:
+    """A real toolkit-format text model: each known token votes for its topic.
+
+    Graph: int64 N×L ids → Gather(votes) → sum over L → logits → softmax.
+    """
+    from tokenizers import Tokenizer
+
+    document = keyword_tokenizer_json(length)
+    vocab = Tokenizer.from_str(document).get_vocab()
+    labels = tuple(TOPICS)
+    votes = np.zeros((len(vocab), len(labels)), np.float32)
+    for k, words in enumerate(TOPICS.values()):
+        for word in words:
+            for piece in ([word] if word.isascii() or "é" in word else list(word)):
+                votes[vocab[piece], k] = 2.0
+    nodes = [
+        helper.make_node("Gather", ["votes", names.INPUT], ["v"], axis=0),
+        helper.make_node("ReduceSum", ["v", "axes"], [names.LOGITS], keepdims=0),
+        helper.make_node("Softmax", [names.LOGITS], [names.PROBABILITIES], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "keywords",
+        [helper.make_tensor_value_info(names.INPUT, TensorProto.INT64,
+                                       [names.BATCH_AXIS, length])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [names.BATCH_AXIS, len(labels)])
+         for n in names.OUTPUTS],
+        initializer=[numpy_helper.from_array(votes, "votes"),
+                     numpy_helper.from_array(np.array([1], np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    spec = ModelSpec(
+        modality="text", labels=labels,
+        preprocess=TextPreprocess(tokenizer=document, max_length=length, pad_id=0,
+                                  vocab_size=len(vocab)),
+        opset=18, provenance={"recipe": {"name": "test"}},
+        parity=ParityReport(True, 64, (1, 16), 1e-7, 1e-6, 1e-8, 1.0, 1e-4, 1e-3, 1.0),
+    )
+    helper.set_model_props(model, spec.to_metadata())
+    onnx.checker.check_model(model)
+    return model

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.deploy.builders import COLOURS, colour_model_proto, write_image
+from tests.deploy.builders import COLOURS, colour_model_proto, keyword_model_proto, write_image
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,11 @@ def colour_folder(tmp_path: Path) -> Path:
         write_image(root / label / f"{label}_b.jpg", colour, (15, 30))
         write_image(root / label / "deeper" / f"{label}_c.png", colour, (9, 9))
     return root
+
+
+@pytest.fixture(scope="session")
+def keyword_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text model: sport or food, by keywords in English, French and Chinese."""
+    path = tmp_path_factory.mktemp("model") / "keywords.onnx"
+    onnx.save(keyword_model_proto(), path)
+    return path

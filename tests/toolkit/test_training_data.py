@@ -63,7 +63,7 @@ def test_ram_cache_holds_exactly_what_the_decoder_gives(tmp_path: Path) -> None:
     import torch
     from PIL import Image
 
-    from toolkit.training.data import CachedFiles, DecodedFiles, decoded_dataset
+    from toolkit.training.data import CachedFiles, DecodedFiles, decoded_dataset, split_samples
     from toolkit_deploy.decoders import create_decoder
     from toolkit_deploy.errors import DecodeError
     from toolkit_deploy.spec import ImagePreprocess
@@ -75,13 +75,14 @@ def test_ram_cache_holds_exactly_what_the_decoder_gives(tmp_path: Path) -> None:
             Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
     split = make_split(tmp_path, EXT, 0.0, 0.34, seed=0)
     decoder = create_decoder("image", ImagePreprocess(8, 8))
-    lazy = decoded_dataset(tmp_path, split.train, decoder, "none", 8 * 8 * 3)
-    cached = decoded_dataset(tmp_path, split.train, decoder, "ram", 8 * 8 * 3)
-    auto = decoded_dataset(tmp_path, split.train, decoder, "auto", 8 * 8 * 3)
+    samples = split_samples(tmp_path, split.train)
+    lazy = decoded_dataset(samples, decoder, "none", 8 * 8 * 3)
+    cached = decoded_dataset(samples, decoder, "ram", 8 * 8 * 3)
+    auto = decoded_dataset(samples, decoder, "auto", 8 * 8 * 3)
     assert isinstance(lazy, DecodedFiles) and isinstance(cached, CachedFiles)
     assert isinstance(auto, CachedFiles)  # a few bytes fit the automatic budget
     for i in range(len(lazy)):
         assert torch.equal(lazy[i][0], cached[i][0]) and lazy[i][1] == cached[i][1]
     (tmp_path / split.train[0][0]).write_bytes(b"broken")
     with pytest.raises(DecodeError, match="Cannot read training sample"):
-        decoded_dataset(tmp_path, split.train, decoder, "ram", 8 * 8 * 3)
+        decoded_dataset(samples, decoder, "ram", 8 * 8 * 3)

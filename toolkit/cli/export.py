@@ -18,7 +18,7 @@ from toolkit_deploy.cli import library_errors
               help="Held-out samples compared (all when the split is smaller).")
 @click.option("--weights", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True)
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+@click.option("--data", "data_dir", type=click.Path(exists=True),
               help="Where the run's data is now, if it moved since training.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @library_errors
@@ -26,9 +26,11 @@ def export(run: str, out: str, atol: float, rtol: float, min_agreement: float, s
            weights: str, opset: int, data_dir: str | None, overwrite: bool) -> None:
     """Export RUN to one ONNX file and prove it matches PyTorch on held-out samples.
 
-    The graph takes uint8 images (N×H×W×C, dynamic N) and does the scaling and normalisation
-    itself; it outputs `logits` and `probabilities`. Labels, preprocessing, provenance and the
-    parity report are stored in the file. If a parity gate fails, the report is printed, the exit
+    The graph takes what the runtime decoder gives (uint8 images N×H×W×C; int64 token ids N×L
+    for text), dynamic N, and does the arithmetic preprocessing itself; it outputs `logits` and
+    `probabilities`. Labels, preprocessing (a text model's tokenizer included), provenance and the
+    parity report are stored in the file. Text parity runs every held-out text as written and
+    repeated past the model's length. If a parity gate fails, the report is printed, the exit
     code is 1 and nothing is written at --out.
     """
     from toolkit.export.onnx_export import export_run

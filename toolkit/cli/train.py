@@ -7,8 +7,10 @@ from toolkit_deploy.cli import library_errors
 
 @click.command()
 @click.argument("recipe", required=False)
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
-              help="Labelled folder DIR/<class>/<file>, or DIR/train|val|test/<class>/<file>.")
+@click.option("--data", "data_dir", type=click.Path(exists=True),
+              help="Labelled folder DIR/<class>/<file>, or DIR/train|val|test/<class>/<file>; "
+                   "for text recipes also a .csv/.jsonl table (data.text_column, "
+                   "data.label_column).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder to create.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a recipe key, e.g. --set optim.lr=0.01 --set model.hidden=[64,32].")

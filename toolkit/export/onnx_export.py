@@ -14,12 +14,14 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from toolkit.export.parity import measure_parity
 from toolkit.run import Run, load_run
+from toolkit.training.data import split_samples
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ParityError
@@ -79,21 +81,36 @@ def _export(model: torch.nn.Module, example: np.ndarray, opset: int):
     )
 
 
-def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Path]:
-    """Up to `n_samples` held-out files, spread evenly over the (class-sorted) held-out split."""
+def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Any]:
+    """Up to `n_samples` held-out inputs (files, or texts of a table), spread evenly over the
+    (class-sorted) held-out split."""
     name, items = run.split.held_out
     if not items:
         raise ValueError(f"{run.path} has no held-out samples to prove parity on.")
+    if not data_dir.exists():
+        raise FileNotFoundError(f"The run's data {data_dir} is missing. If it moved, pass --data "
+                                "with its new place.")
     n = min(n_samples, len(items))
     picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
-    paths = [data_dir / items[i][0] for i in picks]
-    missing = [p for p in paths if not p.is_file()]
+    sources = list(split_samples(data_dir, tuple(items[i] for i in picks), run.recipe.data).sources)
+    missing = [p for p in sources if isinstance(p, Path) and not p.is_file()]
     if missing:
         raise FileNotFoundError(
             f"Held-out sample {missing[0]} of the run's {name} split is missing ({len(missing)} "
             "in all). If the data moved, pass --data with its new folder."
         )
-    return paths
+    return sources
+
+
+def long_texts(texts: list[str], decoder: Any) -> list[str]:
+    """Each text repeated until it is longer than the model's input, so that parity also covers
+    texts that fill every position (truncated), not only padded ones."""
+    length = decoder.spec.max_length
+    out = []
+    for text in texts:
+        tokens = int((decoder.tokenize(text) != decoder.spec.pad_id).sum())
+        out.append(" ".join([text] * (length // max(1, tokens) + 1)))
+    return out
 
 
 def _versions() -> dict[str, str]:
@@ -164,16 +181,20 @@ def export_run(
     data_dir = Path(data_dir) if data_dir is not None else run.data_dir
     model = run.load_model(weights)
     recipe = run.recipe
-    train_decoder = create_decoder(recipe.modality, recipe.data.preprocess())
-    paths = held_out_samples(run, data_dir, n_samples)
-    samples = np.stack([train_decoder(p) for p in paths])
+    preprocess = run.preprocess()
+    train_decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
+    sources = held_out_samples(run, data_dir, n_samples)
+    if recipe.modality == "text":
+        texts = [train_decoder.read(s) for s in sources]
+        sources = texts + long_texts(texts, train_decoder)  # two lengths: as written, and full
+    samples = np.stack([train_decoder(s) for s in sources])
 
     proto = to_onnx(model, samples[: min(2, len(samples))], opset)
     made_by = _versions()
     spec = ModelSpec(
         modality=recipe.modality,
         labels=run.labels,
-        preprocess=recipe.data.preprocess(),
+        preprocess=preprocess,
         opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         provenance={
             "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
@@ -191,9 +212,9 @@ def export_run(
     try:
         staged = staging / out.name
         _save(proto, staged)
-        predictor = Predictor(staged)
-        served = [predictor.decode(p) for p in paths]
-        mismatched = [str(p) for p, a, b in zip(paths, served, samples, strict=True)
+        predictor = Predictor(staged, **recipe.data.decoder_options)
+        served = [predictor.decode(s) for s in sources]
+        mismatched = [str(s)[:80] for s, a, b in zip(sources, served, samples, strict=True)
                       if not np.array_equal(a, b)]
         report = measure_parity(model, predictor, np.stack(served), batch_sizes, atol, rtol,
                                 min_agreement, mismatched)

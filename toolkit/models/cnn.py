@@ -85,7 +85,7 @@ class ConvClassifier(nn.Module):
 
 
 @register_model("image", "cnn")
-def cnn(recipe: Any, n_classes: int) -> ConvClassifier:
-    m, d = recipe.model, recipe.data
-    return ConvClassifier(d.channels, m.channels, m.hidden, n_classes, m.activation, m.dropout,
-                          m.pool, d.mean, d.std)
+def cnn(recipe: Any, n_classes: int, preprocess: Any) -> ConvClassifier:
+    m, p = recipe.model, preprocess
+    return ConvClassifier(p.channels, m.channels, m.hidden, n_classes, m.activation, m.dropout,
+                          m.pool, p.mean, p.std)

@@ -1,4 +1,5 @@
-"""Training-time augmentation of decoded image batches (uint8 N×H×W×C), seeded.
+"""Training-time augmentation of decoded batches (uint8 N×H×W×C images, int64 N×L token ids),
+seeded.
 
 Applied in the training loop only: validation, evaluation and the exported graph never see it.
 """
@@ -63,8 +64,20 @@ def color_jitter(batch: torch.Tensor, strength: float, generator: torch.Generato
     return x.round().clamp(0, 255).to(batch.dtype)
 
 
+def drop_tokens(batch: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace each real token (not padding) by the unknown token with probability `share`."""
+    from toolkit.training.tokenizer import PAD_ID, UNK_ID
+
+    if share <= 0:
+        return batch
+    hit = (torch.rand(batch.shape, generator=generator) < share) & (batch != PAD_ID)
+    return torch.where(hit, torch.full_like(batch, UNK_ID), batch)
+
+
 def augment(batch: torch.Tensor, data: object, generator: torch.Generator) -> torch.Tensor:
     """Every augmentation the recipe's data section names, in a fixed order."""
+    if hasattr(data, "token_dropout"):
+        return drop_tokens(batch, data.token_dropout, generator)
     batch = random_resized_crop(batch, data.crop_scale, generator)
     batch = random_flip(batch, data.flip, generator)
     return color_jitter(batch, data.color_jitter, generator)

@@ -1,4 +1,5 @@
-"""Training data: the run's split of a labelled folder, read through the runtime's decoders."""
+"""Training data: the run's split of a labelled folder (or, for text, a labelled table), read
+through the runtime's decoders and table reader."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from torch.utils.data import Dataset
 from toolkit_deploy.dataset import LabelledFiles, find_splits, read_labelled
 from toolkit_deploy.decoders import Decoder
 from toolkit_deploy.errors import DatasetError, DecodeError
+from toolkit_deploy.tables import TextRow, read_table
 
-Items = tuple[tuple[str, int], ...]  # (path relative to the data folder, class index)
+#: (path relative to the data folder, or row number in a table; class index)
+Items = tuple[tuple[str, int], ...]
 
 #: `data.cache = "auto"` keeps a split in memory up to this size.
 AUTO_CACHE_BYTES = 2 * 1024**3
@@ -31,8 +34,9 @@ class Split:
         train: Training items.
         val: Validation items (best checkpoint selection).
         test: Held-out items for the final figures and export parity (may be empty).
-        source: `folders` (the data had train/val/test folders) or `random` (a seeded, stratified
-            split made by the run; `seed` and the fractions are recorded).
+        source: `folders` (the data had train/val/test folders), `random` (a seeded, stratified
+            split of a labelled folder made by the run) or `table` (the same, of the rows of a
+            labelled table of texts; items name rows by their 0-based position).
         seed: Seed of a random split.
     """
 
@@ -80,20 +84,46 @@ def _stratified(items: Items, fraction: float, rng: np.random.Generator) -> tupl
     return tuple(sorted(keep)), tuple(sorted(taken))
 
 
+def read_labelled_table(path: Path, data: Any) -> list[TextRow]:
+    """The rows of a labelled table of texts (`--data FILE` of a text recipe), all usable.
+
+    Raises:
+        DatasetError: The recipe is not a text recipe, or some rows lack a text or label.
+    """
+    if not hasattr(data, "text_column"):
+        raise DatasetError(f"--data {path} is a file; this recipe trains on a labelled folder "
+                           "DIR/<class>/<file>.")
+    rows = read_table(path, text_column=data.text_column, label_column=data.label_column,
+                      encoding=data.decoder_options.get("encoding"))
+    bad = [r for r in rows if r.error]
+    if bad:
+        raise DatasetError(f"{path}: {len(bad)} rows cannot be trained on, e.g. row {bad[0].id}: "
+                           f"{bad[0].error} Fix or remove them.")
+    return rows
+
+
 def make_split(
     data_dir: str | os.PathLike,
     extensions: tuple[str, ...],
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    data: Any = None,
 ) -> Split:
     """Use the data's train/val/test folders, or make a seeded stratified split.
 
     With train/ but no val/, a validation share is taken from train/; without test/, the held-out
-    figures come from val.
+    figures come from val. A `data_dir` that is a file is a labelled table of texts, read with the
+    columns of the recipe's data section `data`.
     """
     data_dir = Path(data_dir)
     rng = np.random.default_rng(seed)
+    if data_dir.is_file():
+        rows = read_labelled_table(data_dir, data)
+        classes = tuple(sorted({r.label for r in rows}))
+        items = tuple((str(i), classes.index(r.label)) for i, r in enumerate(rows))
+        return _random_split(classes, items, val_fraction, test_fraction, rng, seed, "table",
+                             data_dir)
     folders = find_splits(data_dir)
     if folders:
         train_files = read_labelled(folders["train"], extensions)
@@ -105,49 +135,93 @@ def make_split(
             train, parts["val"] = _stratified(train, val_fraction, rng)
         return Split(classes, train, parts["val"], parts.get("test", ()), "folders", seed)
     files = read_labelled(data_dir, extensions)
-    rest, test = _stratified(_items(files, data_dir), test_fraction, rng)
+    return _random_split(files.classes, _items(files, data_dir), val_fraction, test_fraction, rng,
+                         seed, "random", data_dir)
+
+
+def _random_split(classes: tuple[str, ...], items: Items, val_fraction: float,
+                  test_fraction: float, rng: np.random.Generator, seed: int, source: str,
+                  data_dir: Path) -> Split:
+    rest, test = _stratified(items, test_fraction, rng)
     # val_fraction is a share of the whole data set, like test_fraction.
     train, val = _stratified(rest, val_fraction / max(1e-9, 1 - test_fraction), rng)
     if not val and not test:
         raise DatasetError(
-            f"{data_dir} is too small to hold out any sample (every class has one file). Add "
+            f"{data_dir} is too small to hold out any sample (every class has one sample). Add "
             "samples, or provide DIR/train and DIR/val folders."
         )
-    return Split(files.classes, train, val, test, "random", seed)
+    return Split(classes, train, val, test, source, seed)
 
 
 def fingerprint(data_dir: str | os.PathLike, split: Split) -> str:
-    """sha256 over the paths, labels and bytes of every file the run uses."""
+    """sha256 over the paths (or table rows), labels and bytes of everything the run uses."""
     digest = hashlib.sha256()
+    table = Path(data_dir).is_file()
     for name in ("train", "val", "test"):
         for rel, target in getattr(split, name):
             digest.update(f"{name}\0{rel}\0{target}\0".encode())
-            with open(Path(data_dir, rel), "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+            if not table:
+                _hash_file(digest, Path(data_dir, rel))
+    if table:
+        _hash_file(digest, Path(data_dir))
     return digest.hexdigest()
 
 
-class DecodedFiles(Dataset):
-    """Items of a split, decoded by the runtime's decoder into (uint8 tensor, class index)."""
+def _hash_file(digest: Any, path: Path) -> None:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
 
-    def __init__(self, data_dir: str | os.PathLike, items: Items, decoder: Decoder) -> None:
-        self.data_dir = Path(data_dir)
-        self.items = items
+
+@dataclass(frozen=True)
+class Samples:
+    """Inputs of a split as the decoder takes them, with their targets and readable names.
+
+    Attributes:
+        sources: File paths, or the texts of a table's rows.
+        targets: Class index of each source.
+        names: How errors name each source (a path, or `table.csv row 7`).
+    """
+
+    sources: tuple[Any, ...]
+    targets: tuple[int, ...]
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
+def split_samples(data_dir: str | os.PathLike, items: Items, data: Any = None) -> Samples:
+    """The samples of `items` (a split's train, val or test) of the data at `data_dir`."""
+    data_dir = Path(data_dir)
+    targets = tuple(t for _, t in items)
+    if data_dir.is_file():
+        rows = read_labelled_table(data_dir, data)
+        picked = [rows[int(rel)] for rel, _ in items]
+        return Samples(tuple(r.text for r in picked), targets,
+                       tuple(f"{data_dir} row {r.id}" for r in picked))
+    paths = tuple(data_dir / rel for rel, _ in items)
+    return Samples(paths, targets, tuple(map(str, paths)))
+
+
+class DecodedFiles(Dataset):
+    """Samples of a split, decoded by the runtime's decoder into (tensor, class index)."""
+
+    def __init__(self, samples: Samples, decoder: Decoder) -> None:
+        self.samples = samples
         self.decoder = decoder
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        rel, target = self.items[index]
         try:
-            array = self.decoder(self.data_dir / rel)
+            array = self.decoder(self.samples.sources[index])
         except DecodeError as e:
             raise DecodeError(
-                f"Cannot read training sample {self.data_dir / rel}: {e} Fix or remove the file."
+                f"Cannot read training sample {self.samples.names[index]}: {e} Fix or remove it."
             ) from e
-        return torch.from_numpy(array), target
+        return torch.from_numpy(array), self.samples.targets[index]
 
 
 class CachedFiles(Dataset):
@@ -171,11 +245,10 @@ class CachedFiles(Dataset):
         return self.samples[index], self.targets[index]
 
 
-def decoded_dataset(data_dir: Path, items: Items, decoder: Decoder, cache: str,
-                    sample_bytes: int) -> Dataset:
+def decoded_dataset(samples: Samples, decoder: Decoder, cache: str, sample_bytes: int) -> Dataset:
     """The split's samples, cached in memory when `cache` is `ram`, or `auto` and they fit in
     `AUTO_CACHE_BYTES`."""
-    files = DecodedFiles(data_dir, items, decoder)
-    if cache == "ram" or (cache == "auto" and len(items) * sample_bytes <= AUTO_CACHE_BYTES):
+    files = DecodedFiles(samples, decoder)
+    if cache == "ram" or (cache == "auto" and len(samples) * sample_bytes <= AUTO_CACHE_BYTES):
         return CachedFiles(files)
     return files

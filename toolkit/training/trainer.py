@@ -30,12 +30,19 @@ from toolkit.recipe import MONITORS, Recipe
 from toolkit.training.augment import augment
 from toolkit.training.checkpoint import FILE as CHECKPOINT
 from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
-from toolkit.training.data import DecodedFiles, Split, decoded_dataset, fingerprint, make_split
+from toolkit.training.data import (
+    DecodedFiles,
+    Split,
+    decoded_dataset,
+    fingerprint,
+    make_split,
+    split_samples,
+)
 from toolkit.training.distributed import World, barrier, broadcast_flag, close_world, init_world
 from toolkit.training.losses import balanced_weights, create_loss
 from toolkit.training.optim import create_optimizer, lr_factor
-from toolkit_deploy.decoders import create_decoder
-from toolkit_deploy.errors import DatasetError, DeviceError
+from toolkit_deploy.decoders import create_decoder, decoder_extensions
+from toolkit_deploy.errors import DatasetError, DecodeError, DeviceError
 from toolkit_deploy.metrics import classification_metrics
 
 
@@ -125,7 +132,8 @@ def train(
 
     Args:
         recipe: The validated recipe (see `load_recipe`).
-        data_dir: `DIR/<class>/<file>`, or `DIR/train|val|test/<class>/<file>`.
+        data_dir: `DIR/<class>/<file>`, or `DIR/train|val|test/<class>/<file>`; for text
+            recipes also a labelled `.csv` / `.jsonl` table.
         out: The run folder to create.
         device: `auto`, `cpu` or `cuda`.
         overwrite: Replace an existing run folder.
@@ -139,9 +147,8 @@ def train(
     _check_precision(recipe, torch_device)
     create_loss(recipe.train.loss)  # validates names before any data is read
     lr_factor(recipe.optim, 0, recipe.train.epochs)
-    decoder = create_decoder(recipe.modality, recipe.data.preprocess())
-    split = make_split(data_dir, decoder.extensions, recipe.data.val_fraction,
-                       recipe.data.test_fraction, recipe.train.seed)
+    split = make_split(data_dir, decoder_extensions(recipe.modality), recipe.data.val_fraction,
+                       recipe.data.test_fraction, recipe.train.seed, recipe.data)
     world = init_world(torch_device)
     try:
         if world.is_main:
@@ -210,8 +217,31 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     (out / runfile.WEIGHTS).mkdir(parents=True, exist_ok=True)
 
 
+def _fit_tokenizer(out: Path, recipe: Recipe, split: Split, data_dir: Path) -> None:
+    """Train a text run's tokenizer on its training split, reading texts as the runtime does."""
+    from toolkit.training.tokenizer import train_tokenizer
+    from toolkit_deploy.decoders.text import read_text_file
+
+    data = recipe.data
+    encoding = data.decoder_options.get("encoding")
+    samples = split_samples(data_dir, split.train, data)
+
+    def texts() -> Iterator[str]:
+        for source, name in zip(samples.sources, samples.names, strict=True):
+            try:
+                yield source if isinstance(source, str) else read_text_file(
+                    source, encoding, data.max_bytes)
+            except DecodeError as e:
+                raise DecodeError(f"Cannot read training sample {name}: {e}") from e
+
+    document = train_tokenizer(texts(), data)
+    (out / runfile.TOKENIZER).write_text(document, encoding="utf-8")
+
+
 def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
                  device: torch.device, world: World) -> None:
+    if recipe.modality == "text":
+        _fit_tokenizer(out, recipe, split, data_dir)
     (out / runfile.RECIPE).write_text(recipe.to_toml(), encoding="utf-8")
     runfile.write_json(out / runfile.LABELS, list(split.classes))
     runfile.write_json(out / runfile.SPLIT, split.to_dict())
@@ -253,10 +283,11 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
     t = recipe.train
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
-    decoder = create_decoder(recipe.modality, recipe.data.preprocess())
+    preprocess = runfile.run_preprocess(recipe, out)
+    decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
     with _deterministic(device):
         torch.manual_seed(t.seed)  # the initial weights
-        model = create_model(recipe, len(split.classes)).to(device)
+        model = create_model(recipe, len(split.classes), preprocess).to(device)
         optimizer = create_optimizer(model, recipe.optim)
         scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
         loop = LoopState()
@@ -274,10 +305,12 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
         if world.size > 1:
             trained = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
-        sample_bytes = int(np.prod(recipe.data.preprocess().input_shape))
+        sample_bytes = (np.dtype(preprocess.input_dtype).itemsize
+                        * int(np.prod(preprocess.input_shape)))
 
         def dataset(items: tuple) -> Any:
-            return decoded_dataset(data_dir, items, decoder, recipe.data.cache, sample_bytes)
+            return decoded_dataset(split_samples(data_dir, items, recipe.data), decoder,
+                                   recipe.data.cache, sample_bytes)
 
         train_set = dataset(split.train)
         sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank,
@@ -342,7 +375,8 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, dec
 
     model.load_state_dict(load_file(out / runfile.WEIGHTS / "best.safetensors"))
     held_name, held = split.held_out
-    loader = DataLoader(DecodedFiles(data_dir, held, decoder), batch_size=recipe.train.batch_size)
+    loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
+                        batch_size=recipe.train.batch_size)
     logits, targets = predict_logits(model, loader, device)
     results = {"split": held_name, "best_epoch": loop.best_epoch,
                **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),

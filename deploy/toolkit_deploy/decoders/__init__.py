@@ -7,6 +7,7 @@ files through the same decoders (`create_decoder`), so the two can never differ.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,27 +24,41 @@ class Decoder(Protocol):
         ...
 
 
-def _image(preprocess: Any) -> Decoder:
-    from toolkit_deploy.decoders.image import ImageDecoder
-
-    return ImageDecoder(preprocess)
-
-
-_FACTORIES = {"image": _image}
+#: Modality → module holding its decoder class and `EXTENSIONS` (imported on first use).
+_MODULES = {
+    "image": ("toolkit_deploy.decoders.image", "ImageDecoder"),
+    "text": ("toolkit_deploy.decoders.text", "TextDecoder"),
+}
 
 
-def create_decoder(modality: str, preprocess: Any) -> Decoder:
-    """Build the decoder of `modality` for a preprocessing spec.
-
-    Raises:
-        ValueError: The modality has no decoder; the message lists the known ones.
-    """
-    if modality not in _FACTORIES:
+def _module(modality: str) -> Any:
+    if modality not in _MODULES:
         raise ValueError(
             f"No decoder for modality {modality!r}; valid modalities: {', '.join(modalities())}."
         )
-    return _FACTORIES[modality](preprocess)
+    return import_module(_MODULES[modality][0])
+
+
+def create_decoder(modality: str, preprocess: Any, **options: Any) -> Decoder:
+    """Build the decoder of `modality` for a preprocessing spec.
+
+    Args:
+        modality: `image`, `text`, ...
+        preprocess: The model's preprocessing spec.
+        **options: Decoder options that are not part of the model (e.g. a text `encoding`).
+
+    Raises:
+        ValueError: The modality has no decoder; the message lists the known ones.
+        TypeError: An option the decoder does not take.
+    """
+    cls = getattr(_module(modality), _MODULES[modality][1])
+    return cls(preprocess, **options)
+
+
+def decoder_extensions(modality: str) -> tuple[str, ...]:
+    """File extensions the decoder of `modality` reads (without building one)."""
+    return _module(modality).EXTENSIONS
 
 
 def modalities() -> list[str]:
-    return sorted(_FACTORIES)
+    return sorted(_MODULES)

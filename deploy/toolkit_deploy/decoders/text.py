@@ -1,0 +1,134 @@
+"""Text: read a file (UTF-8 with or without BOM, or a given encoding) and tokenise it.
+
+The tokenizer is the run's own, stored in the model file's metadata; it normalises, splits, maps
+to ids, truncates and pads to the model's fixed length. The result is int64 (max_length,).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.spec import TextPreprocess
+
+EXTENSIONS = (".txt",)
+INSTALL = "pip install 'toolkit-deploy[text]'"
+
+
+def tokenizer_from_json(document: str) -> Any:
+    """A `tokenizers.Tokenizer` from its JSON form (raises ImportError naming the extra)."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as e:
+        raise ImportError(f"Text models need the `tokenizers` library: {INSTALL}") from e
+    return Tokenizer.from_str(document)
+
+
+def check_encoding(encoding: str) -> None:
+    """Raise ValueError for an encoding name Python does not know."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError as e:
+        raise ValueError(f"Unknown text encoding {encoding!r}: {e}.") from e
+
+
+def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
+    """Bytes → str: UTF-8 (a leading BOM is dropped) unless `encoding` is given."""
+    try:
+        return data.decode(encoding or "utf-8-sig")
+    except UnicodeDecodeError as e:
+        if encoding:
+            raise DecodeError(
+                f"{what} is not valid {encoding} (byte {e.start}: {data[e.start:e.start + 4]!r})."
+            ) from e
+        raise DecodeError(
+            f"{what} is not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 4]!r}). Save it "
+            "as UTF-8, or pass its encoding with --encoding (e.g. gb18030, latin-1, cp1252)."
+        ) from e
+    except LookupError as e:
+        raise ValueError(f"Unknown text encoding {encoding!r}: {e}.") from e
+
+
+def read_text_file(path: Path, encoding: str | None, max_bytes: int) -> str:
+    """The text of a file, refusing non-files and files over `max_bytes`."""
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise DecodeError(f"{path} is a directory; expected a text file.")
+        if not path.is_file():
+            raise DecodeError(f"{path} is not a regular file; expected a text file.")
+        if size > max_bytes:
+            raise DecodeError(
+                f"The file has {size} bytes, over the {max_bytes}-byte limit for one text. Split "
+                "it, or raise data.max_bytes in the recipe."
+            )
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise DecodeError(f"File not found: {path}.") from e
+    except PermissionError as e:
+        raise DecodeError(f"Permission denied reading {path}; make it readable.") from e
+    except OSError as e:  # symlink loops, I/O errors, names too long, ...
+        raise DecodeError(f"Cannot read {path}: {e.strerror or e}.") from e
+    return decode_bytes(data, encoding, "The file")
+
+
+class TextDecoder:
+    """Turn a text into the int64 token ids of a `TextPreprocess` spec.
+
+    Accepts a `str` (the text itself), a `pathlib.Path` / `os.PathLike` (a text file), or
+    `bytes` (encoded text). Note that a `str` is text, not a path: pass `Path("a.txt")` for files.
+
+    Args:
+        spec: The model's text preprocessing.
+        encoding: Encoding of files and bytes; default UTF-8 (with or without BOM), strictly.
+    """
+
+    modality = "text"
+    extensions = EXTENSIONS
+
+    def __init__(self, spec: TextPreprocess, encoding: str | None = None) -> None:
+        self.spec = spec
+        self.encoding = encoding
+        if encoding is not None:
+            check_encoding(encoding)  # fails now, not once per file
+        self.tokenizer = tokenizer_from_json(spec.tokenizer)
+
+    def read(self, source: Any) -> str:
+        """The text of `source`, before tokenisation."""
+        if isinstance(source, str):
+            return source
+        if isinstance(source, os.PathLike):
+            return read_text_file(Path(source), self.encoding, self.spec.max_bytes)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) > self.spec.max_bytes:
+                raise DecodeError(f"The text has {len(source)} bytes, over the limit of "
+                                  f"{self.spec.max_bytes}.")
+            return decode_bytes(bytes(source), self.encoding, "The given bytes")
+        raise TypeError(
+            "A text input must be a str (the text), a pathlib.Path (a file) or bytes. "
+            f"Got {type(source).__name__}."
+        )
+
+    def tokenize(self, text: str) -> np.ndarray:
+        """Token ids of a text: int64 (max_length,), truncated and padded."""
+        if not text.strip():
+            raise DecodeError("The text is empty (or only whitespace); nothing to classify.")
+        if len(text) > self.spec.max_bytes:
+            raise DecodeError(f"The text has {len(text)} characters, over the limit of "
+                              f"{self.spec.max_bytes}.")
+        ids = np.asarray(self.tokenizer.encode(text).ids, dtype=np.int64)
+        if ids.shape != (self.spec.max_length,):
+            raise DecodeError(
+                f"The tokenizer gave {ids.shape[0]} ids, not the model's {self.spec.max_length}; "
+                "its padding/truncation settings were altered."
+            )
+        return ids
+
+    def __call__(self, source: Any) -> np.ndarray:
+        return self.tokenize(self.read(source))

@@ -1,0 +1,129 @@
+"""Text models over int64 N×L token ids (padding masked, so it never changes a prediction).
+
+- `bag`: fastText-like: the mean of token and hashed n-gram embeddings, then an MLP head. The
+  n-gram ids are computed inside the graph from the token ids, so any ONNX consumer gets them.
+- `transformer`: a small pre-norm transformer encoder with learnt positions, masked mean pooling
+  and an MLP head.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from toolkit.models import register_model
+from toolkit.models.layers import create_activation, mlp_head
+
+#: Rolling n-gram hash: h ← (h·P + id) mod M, both primes. M < 2³¹ and P < 2²¹ keep every step
+#: below 2⁵² in int64, so PyTorch and ONNX Runtime never overflow and always agree.
+_HASH_P = 1_000_003
+_HASH_M = 2_147_483_647
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of N×L×D `x` over the positions where the N×L `mask` is true (0 when none is)."""
+    weights = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class NgramBag(nn.Module):
+    """Mean of the embeddings of every token and every hashed n-gram of 2..`ngrams` tokens."""
+
+    def __init__(self, vocab_size: int, pad_id: int, embed_dim: int, ngrams: int, buckets: int,
+                 hidden: tuple[int, ...], n_classes: int, activation: str,
+                 dropout: float) -> None:
+        super().__init__()
+        self.vocab_size, self.pad_id, self.ngrams, self.buckets = (
+            vocab_size, pad_id, ngrams, buckets)
+        rows = vocab_size + (buckets if ngrams > 1 else 0)
+        self.embed = nn.Embedding(rows, embed_dim)
+        nn.init.uniform_(self.embed.weight, -1 / math.sqrt(embed_dim), 1 / math.sqrt(embed_dim))
+        self.head = mlp_head(embed_dim, hidden, n_classes, activation, dropout)
+
+    def features(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids of the tokens and their n-grams (N × ~L·ngrams) and which of them are real."""
+        mask = ids != self.pad_id
+        all_ids, all_masks = [ids], [mask]
+        h, m = ids, mask
+        for n in range(2, self.ngrams + 1):
+            # The n-gram starting at position i: tokens i .. i+n-1, all real.
+            h = (h[:, :-1] * _HASH_P + ids[:, n - 1:]) % _HASH_M
+            m = m[:, :-1] & mask[:, n - 1:]
+            all_ids.append(self.vocab_size + h % self.buckets)
+            all_masks.append(m)
+        return torch.cat(all_ids, dim=1), torch.cat(all_masks, dim=1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        grams, mask = self.features(ids)
+        return self.head(masked_mean(self.embed(grams), mask))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer block: masked multi-head self-attention, then a feed-forward MLP."""
+
+    def __init__(self, dim: int, heads: int, activation: str, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), create_activation(activation),
+                                 nn.Linear(4 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n, length, dim = x.shape
+        q, k, v = (self.qkv(x).view(n, length, 3, self.heads, dim // self.heads)
+                   .permute(2, 0, 3, 1, 4))  # 3 × N × heads × L × head_dim
+        scores = q @ k.transpose(-2, -1) / math.sqrt(dim // self.heads)
+        # Padding keys get a large negative score (not -inf: a text of pads only stays finite).
+        scores = scores.masked_fill(~mask[:, None, None, :], -1e4)
+        out = scores.softmax(-1) @ v  # N × heads × L × head_dim
+        return self.proj(out.transpose(1, 2).reshape(n, length, dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), mask))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class TextEncoder(nn.Module):
+    """Token + position embeddings → encoder blocks → layer norm → masked mean → MLP head."""
+
+    def __init__(self, vocab_size: int, pad_id: int, max_length: int, embed_dim: int,
+                 layers: int, heads: int, hidden: tuple[int, ...], n_classes: int,
+                 activation: str, dropout: float) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.position = nn.Parameter(torch.zeros(max_length, embed_dim))
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.position, std=0.02)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(embed_dim, heads, activation, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(embed_dim)
+        self.head = mlp_head(embed_dim, hidden, n_classes, activation, dropout)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != self.pad_id
+        x = self.embed(ids) + self.position[: ids.shape[1]]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.head(masked_mean(self.norm(x), mask))
+
+
+@register_model("text", "bag")
+def bag(recipe: Any, n_classes: int, preprocess: Any) -> NgramBag:
+    m = recipe.model
+    return NgramBag(preprocess.vocab_size, preprocess.pad_id, m.embed_dim, m.ngrams, m.buckets,
+                    m.hidden, n_classes, m.activation, m.dropout)
+
+
+@register_model("text", "transformer")
+def transformer(recipe: Any, n_classes: int, preprocess: Any) -> TextEncoder:
+    m = recipe.model
+    return TextEncoder(preprocess.vocab_size, preprocess.pad_id, preprocess.max_length,
+                       m.embed_dim, m.layers, m.heads, m.hidden, n_classes, m.activation,
+                       m.dropout)
