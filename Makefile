@@ -23,7 +23,8 @@ $(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_de
 	! $(RUNTIME_VENV)/bin/python -c 'import torch' 2>/dev/null
 	touch $@
 
-# Make data → train → export (with parity) → score → evaluate on fresh held-out data.
+# Make data → train → export (with parity) → score → evaluate on fresh held-out data, for images
+# and then for text.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 300 --seed 0
@@ -34,6 +35,14 @@ demo: $(VENV)/.installed
 	$(TOOLKIT) score $(DEMO)/model.onnx $(DEMO)/shapes-new --out $(DEMO)/predictions.csv --top-k 2
 	head -n 4 $(DEMO)/predictions.csv
 	$(TOOLKIT) evaluate $(DEMO)/model.onnx --data $(DEMO)/shapes-new
+	@echo "--- text: shop comments in English, Chinese and French ---"
+	$(TOOLKIT) data make text $(DEMO)/text --per-class 300 --seed 0
+	$(TOOLKIT) data make text $(DEMO)/text-new --per-class 100 --seed 1
+	$(TOOLKIT) train text-bag --data $(DEMO)/text --out $(DEMO)/text-run
+	$(TOOLKIT) export $(DEMO)/text-run --out $(DEMO)/text-model.onnx
+	$(TOOLKIT) score $(DEMO)/text-model.onnx $(DEMO)/text-new --out $(DEMO)/text-predictions.csv
+	head -n 4 $(DEMO)/text-predictions.csv
+	$(TOOLKIT) evaluate $(DEMO)/text-model.onnx --data $(DEMO)/text-new
 
 test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 import click
 
+from toolkit.data import KINDS
 from toolkit_deploy.cli import library_errors
 
 
@@ -11,7 +12,7 @@ def data() -> None:
 
 
 @data.command()
-@click.argument("kind", type=click.Choice(["shapes"]))
+@click.argument("kind", type=click.Choice(list(KINDS)))
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--per-class", type=click.IntRange(min=1), default=200, show_default=True,
               help="Files per class.")
@@ -21,7 +22,9 @@ def make(kind: str, out: str, per_class: int, seed: int) -> None:
     """Write the demo dataset KIND to OUT as OUT/<class>/<file>.
 
     KIND: shapes (PNG images of 5 shape classes with random colour, size, position, rotation and
-    background clutter).
+    background clutter); text (.txt shop comments, praise / complaint / question / spam, in
+    English, Chinese and French, some with a BOM); docstrings (.txt paragraphs of this Python's
+    standard-library docstrings in 5 topics: text, numbers, files, network, concurrency).
     """
     from toolkit.data import make_dataset
 

@@ -13,10 +13,26 @@ def _shapes(out: Path, per_class: int, seed: int) -> int:
     return make_shapes(out, per_class=per_class, seed=seed)
 
 
+def _comments(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.data.text import make_comments
+
+    return make_comments(out, per_class=per_class, seed=seed)
+
+
+def _docstrings(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.data.text import make_docstrings
+
+    return make_docstrings(out, per_class=per_class, seed=seed)
+
+
 #: Kind → (description, maker(out, per_class, seed) -> number of files written).
 KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
     "shapes": ("images: 5 shape classes with random colour, size, position, rotation, clutter",
                _shapes),
+    "text": ("texts: shop comments (praise, complaint, question, spam) in English, Chinese and "
+             "French", _comments),
+    "docstrings": ("texts: docstrings of this Python's standard library, by topic (5 classes)",
+                   _docstrings),
 }
 
 

@@ -1,0 +1,93 @@
+"""Texts per second of `toolkit score` on short texts: tokenisation alone, inference alone and end
+to end, as ratios measured in one run.
+
+Without --model, trains the text-bag recipe on the `text` demo data first (a minute or so).
+The texts are fresh demo comments (English, Chinese, French), one per line of a .txt file.
+
+    python benchmarks/text.py --texts 20000
+    python benchmarks/text.py --model model.onnx --texts 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from toolkit_deploy.predictor import Predictor
+from toolkit_deploy.score import score
+from toolkit_deploy.session import available_cores
+
+
+def best_of(repeats: int, fn) -> float:
+    """Best wall time of `repeats` calls (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def demo_model(folder: Path) -> Path:
+    """Train and export the text-bag recipe on the `text` demo data."""
+    from toolkit.data.text import make_comments
+    from toolkit.export.onnx_export import export_run
+    from toolkit.recipe import load_recipe
+    from toolkit.training.trainer import train
+
+    make_comments(folder / "data", per_class=300, seed=0)
+    run = train(load_recipe("text-bag"), folder / "data", folder / "run", device="cpu",
+                progress=False)
+    return export_run(run, folder / "model.onnx").path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="A toolkit text model (.onnx); default: train one.")
+    parser.add_argument("--texts", type=int, default=20000, help="Short texts to score.")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from toolkit.data.text import make_comments
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = Path(args.model) if args.model else demo_model(tmp)
+        predictor = Predictor(model)
+        make_comments(tmp / "fresh", per_class=-(-args.texts // 4), seed=7)
+        texts = [" ".join(p.read_text("utf-8-sig").split())
+                 for p in sorted((tmp / "fresh").rglob("*.txt"))][: args.texts]
+        lines = tmp / "texts.txt"
+        lines.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+        n, bs, workers = len(texts), args.batch_size, available_cores()
+
+        with ThreadPoolExecutor(workers) as pool:  # as the scorer decodes
+            tokenise = best_of(args.repeats, lambda: list(pool.map(predictor.decode, texts)))
+        ids = np.stack([predictor.decode(t) for t in texts])
+        infer = best_of(args.repeats, lambda: [predictor.run(ids[i : i + bs])
+                                               for i in range(0, n, bs)])
+        out = tmp / "p.csv"
+        end_to_end = best_of(args.repeats, lambda: score(
+            predictor, lines, out, batch_size=bs, overwrite=True, progress=False))
+
+    rate = {k: n / t for k, t in [("tok", tokenise), ("infer", infer), ("score", end_to_end)]}
+    serial = 1 / (1 / rate["tok"] + 1 / rate["infer"])
+    print(f"{n} texts ({np.mean([len(t) for t in texts]):.0f} characters on average), "
+          f"{model.name}, input length {ids.shape[1]}, batch {bs}, {workers} cores, "
+          f"best of {args.repeats}")
+    print(f"tokenisation alone  {rate['tok']:9.1f} texts/s")
+    print(f"inference alone     {rate['infer']:9.1f} texts/s")
+    print(f"score end to end    {rate['score']:9.1f} texts/s")
+    print(f"end_to_end / tokenisation = {rate['score'] / rate['tok']:.2f}")
+    print(f"end_to_end / inference    = {rate['score'] / rate['infer']:.2f}")
+    print(f"end_to_end / serial (tokenise then infer) = {rate['score'] / serial:.2f}")
+
+
+if __name__ == "__main__":
+    main()
