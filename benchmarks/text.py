@@ -35,7 +35,7 @@ def best_of(repeats: int, fn) -> float:
 
 def demo_model(folder: Path) -> Path:
     """Train and export the text-bag recipe on the `text` demo data."""
-    from toolkit.data.text import make_comments
+    from toolkit.data.comments import make_comments
     from toolkit.export.onnx_export import export_run
     from toolkit.recipe import load_recipe
     from toolkit.training.trainer import train
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from toolkit.data.text import make_comments
+    from toolkit.data.comments import make_comments
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -14,13 +14,13 @@ def _shapes(out: Path, per_class: int, seed: int) -> int:
 
 
 def _comments(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.text import make_comments
+    from toolkit.data.comments import make_comments
 
     return make_comments(out, per_class=per_class, seed=seed)
 
 
 def _docstrings(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.text import make_docstrings
+    from toolkit.data.docstrings import make_docstrings
 
     return make_docstrings(out, per_class=per_class, seed=seed)
 

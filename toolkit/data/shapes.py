@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from toolkit.data.folder import check_maker_args
+
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "cross", "square", "star", "triangle")
 
 _MIN_SIDE, _MAX_SIDE = 72, 112  # Larger than a 64 px model input, so resizing is exercised.
@@ -150,23 +152,7 @@ def make_shapes(out: Path, per_class: int = 200, seed: int = 0) -> int:
         ValueError: If per_class is not an int >= 1 or seed is not an int >= 0.
         FileExistsError: If `out` is a file or a non-empty folder.
     """
-    # bool is an int subclass, but per_class=True is surely a mistake.
-    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
-        raise ValueError(f"per_class must be an int >= 1. Got {per_class!r}.")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0. Got {seed!r}.")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} is a file, but make_shapes needs a folder. "
-                              "Choose another path or delete the file.")
-    if out.is_dir():
-        found = sorted(p.name for p in out.iterdir())
-        if found:
-            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
-            raise FileExistsError(
-                f"{out} is not empty (found {len(found)} entries: {shown}); make_shapes "
-                "will not mix a new dataset with old files. Choose another folder or delete it."
-            )
+    out = check_maker_args("make_shapes", out, per_class, seed)
 
     written = 0
     for class_index, name in enumerate(SHAPE_CLASSES):
