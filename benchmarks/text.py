@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +66,10 @@ def main() -> None:
         lines.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
         n, bs, workers = len(texts), args.batch_size, available_cores()
 
-        with ThreadPoolExecutor(workers) as pool:  # as the scorer decodes
-            tokenise = best_of(args.repeats, lambda: list(pool.map(predictor.decode, texts)))
+        many = predictor.decoder.decode_many  # what the scorer's decoding tasks call
+        tokenise = best_of(args.repeats, lambda: [many(texts[i : i + args.batch_size])
+                                                  for i in range(0, len(texts), args.batch_size)])
+        one_by_one = best_of(args.repeats, lambda: [predictor.decode(t) for t in texts])
         ids = np.stack([predictor.decode(t) for t in texts])
         infer = best_of(args.repeats, lambda: [predictor.run(ids[i : i + bs])
                                                for i in range(0, n, bs)])
@@ -76,12 +77,14 @@ def main() -> None:
         end_to_end = best_of(args.repeats, lambda: score(
             predictor, lines, out, batch_size=bs, overwrite=True, progress=False))
 
-    rate = {k: n / t for k, t in [("tok", tokenise), ("infer", infer), ("score", end_to_end)]}
+    rate = {k: n / t for k, t in [("tok", tokenise), ("one", one_by_one), ("infer", infer),
+                                  ("score", end_to_end)]}
     serial = 1 / (1 / rate["tok"] + 1 / rate["infer"])
     print(f"{n} texts ({np.mean([len(t) for t in texts]):.0f} characters on average), "
           f"{model.name}, input length {ids.shape[1]}, batch {bs}, {workers} cores, "
           f"best of {args.repeats}")
-    print(f"tokenisation alone  {rate['tok']:9.1f} texts/s")
+    print(f"tokenisation alone  {rate['tok']:9.1f} texts/s  (batches of {bs}, as the scorer; "
+          f"one text per call: {rate['one']:.1f})")
     print(f"inference alone     {rate['infer']:9.1f} texts/s")
     print(f"score end to end    {rate['score']:9.1f} texts/s")
     print(f"end_to_end / tokenisation = {rate['score'] / rate['tok']:.2f}")

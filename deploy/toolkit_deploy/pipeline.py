@@ -1,8 +1,8 @@
 """Decode files in a thread pool while ONNX Runtime runs batches, in input order, memory bounded.
 
-Pillow and ONNX Runtime release the GIL, so threads overlap decoding with inference. At most
-`prefetch` batches are decoded ahead, so memory stays flat however many files there are. A file
-that fails to decode yields an error instead of stopping the stream.
+Pillow, tokenizers' batch encoding and ONNX Runtime release the GIL, so threads overlap decoding
+with inference. At most `prefetch` batches are decoded ahead, so memory stays flat however many
+files there are. A file that fails to decode yields an error instead of stopping the stream.
 """
 
 from __future__ import annotations
@@ -49,14 +49,31 @@ class Prediction:
     error: str = ""
 
 
+def _message(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
 def _decode(predictor: Model, source: Any) -> np.ndarray | str:
-    if isinstance(source, DecodeError):
-        return f"{type(source).__name__}: {source}"  # failed before decoding (e.g. a bad row)
     try:
         return predictor.decode(source)
     except (DecodeError, OSError, ValueError, TypeError) as e:
         # Anything a bad file can provoke becomes that file's error; bugs elsewhere still raise.
-        return f"{type(e).__name__}: {e}"
+        return _message(e)
+
+
+def _decode_chunk(predictor: Model, chunk: Sequence[Any]) -> list[np.ndarray | str]:
+    """Decode a batch worth of sources: an array, or an error message, for each."""
+    results: list[np.ndarray | str] = [
+        _message(s) if isinstance(s, DecodeError) else "" for s in chunk]  # failed before
+    todo = [i for i, s in enumerate(chunk) if not isinstance(s, DecodeError)]
+    many = getattr(predictor.decoder, "decode_many", None)
+    if many is None:
+        for i in todo:
+            results[i] = _decode(predictor, chunk[i])
+        return results
+    for i, result in zip(todo, many([chunk[i] for i in todo]), strict=True):
+        results[i] = _message(result) if isinstance(result, BaseException) else result
+    return results
 
 
 def predict_files(
@@ -68,11 +85,14 @@ def predict_files(
 ) -> Iterator[Prediction]:
     """Yield one `Prediction` per source, in order.
 
+    Each decoding task takes one batch worth of sources (a decoder with `decode_many`, such as
+    text's, decodes them in one call); at most `prefetch` batches are decoded ahead.
+
     Args:
         predictor: The model.
         sources: Inputs its decoder reads (file paths, texts, ...); a `DecodeError` in their
             place is an input that already failed, and yields its error.
-        batch_size: Files per ONNX Runtime call.
+        batch_size: Inputs per ONNX Runtime call.
         workers: Decoding threads; default: the cores available.
         prefetch: Batches decoded ahead of inference.
     """
@@ -81,22 +101,22 @@ def predict_files(
     workers = workers or available_cores()
     if workers < 1:
         raise ValueError(f"workers must be >= 1. Got {workers}.")
-    window = batch_size * max(1, prefetch)
+    starts = range(0, len(sources), batch_size)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque[Future] = deque()
-        submitted = 0
+        ahead = iter(starts)
 
         def fill() -> None:
-            nonlocal submitted
-            while submitted < len(sources) and len(pending) < window:
-                pending.append(pool.submit(_decode, predictor, sources[submitted]))
-                submitted += 1
+            while len(pending) < max(1, prefetch):
+                begin = next(ahead, None)
+                if begin is None:
+                    return
+                pending.append(pool.submit(_decode_chunk, predictor,
+                                           sources[begin : begin + batch_size]))
 
-        start = 0
-        while start < len(sources):
+        for start in starts:
             fill()
-            size = min(batch_size, len(sources) - start)
-            chunk = [pending.popleft().result() for _ in range(size)]
+            chunk = pending.popleft().result()
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
             probs = predictor.run(np.stack([chunk[i] for i in good]))[1] if good else None
@@ -106,4 +126,3 @@ def predict_files(
                     yield Prediction(start + i, sources[start + i], row[i])
                 else:
                     yield Prediction(start + i, sources[start + i], None, result)
-            start += len(chunk)

@@ -82,6 +82,23 @@ def test_long_text_is_truncated_to_the_model_length(decoder) -> None:
     assert ids.shape == (TEXT_LENGTH,) and real_tokens(ids) == TEXT_LENGTH
 
 
+def test_decode_many_is_decoding_one_by_one(decoder, tmp_path: Path) -> None:
+    """The scorer decodes a batch per call; each source must come out as if decoded alone."""
+    good = tmp_path / "good.txt"
+    good.write_text("Café 美食", encoding="utf-8")
+    sources = ["goal match", tmp_path / "missing.txt", " ", b"\xff\xfe", good, "比赛 " * 30]
+    results = decoder.decode_many(sources)
+    assert len(results) == len(sources)
+    for source, result in zip(sources, results, strict=True):
+        try:
+            expected = decoder(source)
+        except DecodeError as e:
+            assert isinstance(result, DecodeError) and str(result) == str(e)
+        else:
+            np.testing.assert_array_equal(result, expected)
+    assert sum(isinstance(r, np.ndarray) for r in results) == 3
+
+
 def test_text_spec_round_trips_through_metadata() -> None:
     spec = TextPreprocess(keyword_tokenizer_json(), TEXT_LENGTH, 0, 16)
     model = ModelSpec("text", ("a", "b"), spec, 18)
