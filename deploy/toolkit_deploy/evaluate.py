@@ -12,7 +12,7 @@ from toolkit_deploy.dataset import find_splits, read_labelled
 from toolkit_deploy.errors import DatasetError, DecodeError
 from toolkit_deploy.metrics import classification_metrics
 from toolkit_deploy.pipeline import Model, predict_files
-from toolkit_deploy.predictor import Predictor
+from toolkit_deploy.predictor import Predictor, as_predictor
 
 
 def resolve_eval_folder(data: str | os.PathLike, split: str | None = None) -> tuple[Path, str]:
@@ -61,11 +61,7 @@ def evaluate(
     Returns:
         `classification_metrics` plus `model`, `data`, `split`, `n_failed`, `errors`.
     """
-    if isinstance(model, Predictor):
-        predictor = model
-    else:
-        options = {"encoding": encoding} if encoding else {}
-        predictor = Predictor(model, device, threads, **options)
+    predictor = as_predictor(model, device, threads, encoding)
     return evaluate_with(predictor, data, split=split, batch_size=batch_size, workers=workers,
                          progress=progress, text_column=text_column, label_column=label_column,
                          encoding=encoding)

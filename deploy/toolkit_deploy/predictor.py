@@ -157,6 +157,15 @@ class Predictor:
         )
 
 
+def as_predictor(model: Predictor | str | os.PathLike, device: str = "cpu",
+                 threads: int | None = None, encoding: str | None = None) -> Predictor:
+    """`model` itself when it is a `Predictor`, else the model file loaded (with the text
+    `encoding` when one is given)."""
+    if isinstance(model, Predictor):
+        return model
+    return Predictor(model, device, threads, **({"encoding": encoding} if encoding else {}))
+
+
 def _as_list(inputs: Any) -> Sequence[Any]:
     single = (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)
     if isinstance(inputs, single) or not isinstance(inputs, Iterable):

@@ -19,7 +19,7 @@ from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import Prediction, predict_files
-from toolkit_deploy.predictor import Predictor
+from toolkit_deploy.predictor import Predictor, as_predictor
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
@@ -29,7 +29,7 @@ class ScoreSummary:
     """What a scoring run did.
 
     Attributes:
-        n_files: Inputs found.
+        n_files: Inputs found (files, or the texts of a table).
         n_scored: Inputs scored.
         n_failed: Inputs that became error rows.
         seconds: Wall time of the run (model loading excluded).
@@ -55,8 +55,8 @@ class ScoreSummary:
 
     def describe(self) -> str:
         text = (
-            f"scored {self.n_scored}/{self.n_files} files, {self.n_failed} failed, in "
-            f"{self.seconds:.2f} s ({self.files_per_second:.1f} files/s, {self.device}) "
+            f"scored {self.n_scored}/{self.n_files} inputs, {self.n_failed} failed, in "
+            f"{self.seconds:.2f} s ({self.files_per_second:.1f}/s, {self.device}) "
             f"→ {self.output}"
         )
         return f"{text}\n{self.ignored}" if self.ignored else text
@@ -171,11 +171,7 @@ def score(
         )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
-    if isinstance(model, Predictor):
-        predictor = model
-    else:
-        options = {"encoding": encoding} if encoding else {}
-        predictor = Predictor(model, device, threads, **options)
+    predictor = as_predictor(model, device, threads, encoding)
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
     sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding)

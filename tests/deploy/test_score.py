@@ -41,7 +41,7 @@ def test_corrupt_files_become_error_rows_and_the_run_goes_on(colour_model: Path,
     result = CliRunner().invoke(main, ["score", str(colour_model), str(colour_folder),
                                        "--out", str(out), "--batch-size", "2"])
     assert result.exit_code == EXIT_PARTIAL, result.output
-    assert "scored 9/13 files, 4 failed" in result.output
+    assert "scored 9/13 inputs, 4 failed" in result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     errors = {r["path"]: r["error"] for r in rows if r["error"]}
     assert set(errors) == {"red/zero.png", "green/noise.jpg", "blue/truncated.png",

@@ -123,6 +123,26 @@ def test_train_on_a_labelled_csv_table(tmp_path: Path) -> None:
         train(load_recipe("text-bag", TINY_TEXT), table, tmp_path / "bad", progress=False)
 
 
+def test_a_text_in_another_encoding_needs_data_encoding(chinese: Path, tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(chinese, data)
+    odd = data / "美食" / "000.txt"
+    odd.write_bytes(odd.read_text("utf-8").encode("gb18030"))
+    with pytest.raises(ValueError, match=r"000.txt.*not valid UTF-8.*--set data.encoding=NAME"):
+        train(load_recipe("text-bag", TINY_TEXT), data, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # bad data fails before the run folder is made
+    for path in data.rglob("*.txt"):
+        if path != odd:
+            path.write_bytes(path.read_text("utf-8").encode("gb18030"))
+    run = train(load_recipe("text-bag", {**TINY_TEXT, "data.encoding": "gb18030"}), data,
+                tmp_path / "run", progress=False)
+    assert export_run(run.path, tmp_path / "m.onnx").report.passed
+    model = Predictor(tmp_path / "m.onnx", encoding="gb18030")
+    assert model.predict([odd])[0] in ZH
+
+
 def test_image_recipe_refuses_a_table(tmp_path: Path) -> None:
     table = tmp_path / "t.csv"
     table.write_text("text,label\na,b\n", encoding="utf-8")

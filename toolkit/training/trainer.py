@@ -152,8 +152,10 @@ def train(
     world = init_world(torch_device)
     try:
         if world.is_main:
+            # Bad data fails here, before anything is written at `out`.
+            tokenizer = _fit_tokenizer(recipe, split, data_dir) if recipe.modality == "text" else ""
             _prepare_out(out, overwrite)
-            _write_start(out, recipe, split, data_dir, torch_device, world)
+            _write_start(out, recipe, split, data_dir, torch_device, world, tokenizer)
         barrier(world)
         _fit(recipe, split, data_dir, out, torch_device, world, progress, resume=False)
     finally:
@@ -217,8 +219,9 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     (out / runfile.WEIGHTS).mkdir(parents=True, exist_ok=True)
 
 
-def _fit_tokenizer(out: Path, recipe: Recipe, split: Split, data_dir: Path) -> None:
-    """Train a text run's tokenizer on its training split, reading texts as the runtime does."""
+def _fit_tokenizer(recipe: Recipe, split: Split, data_dir: Path) -> str:
+    """Train a text run's tokenizer on its training split, reading texts as the runtime does;
+    returns its JSON document."""
     from toolkit.training.tokenizer import train_tokenizer
     from toolkit_deploy.decoders.text import read_text_file
 
@@ -234,14 +237,13 @@ def _fit_tokenizer(out: Path, recipe: Recipe, split: Split, data_dir: Path) -> N
             except DecodeError as e:
                 raise DecodeError(f"Cannot read training sample {name}: {e}") from e
 
-    document = train_tokenizer(texts(), data)
-    (out / runfile.TOKENIZER).write_text(document, encoding="utf-8")
+    return train_tokenizer(texts(), data)
 
 
 def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
-                 device: torch.device, world: World) -> None:
-    if recipe.modality == "text":
-        _fit_tokenizer(out, recipe, split, data_dir)
+                 device: torch.device, world: World, tokenizer: str) -> None:
+    if tokenizer:
+        (out / runfile.TOKENIZER).write_text(tokenizer, encoding="utf-8")
     (out / runfile.RECIPE).write_text(recipe.to_toml(), encoding="utf-8")
     runfile.write_json(out / runfile.LABELS, list(split.classes))
     runfile.write_json(out / runfile.SPLIT, split.to_dict())

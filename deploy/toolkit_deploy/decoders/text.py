@@ -49,7 +49,8 @@ def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
             ) from e
         raise DecodeError(
             f"{what} is not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 4]!r}). Save it "
-            "as UTF-8, or pass its encoding with --encoding (e.g. gb18030, latin-1, cp1252)."
+            "as UTF-8, or name its encoding (e.g. gb18030, latin-1, cp1252) with --encoding "
+            "(score, evaluate) or --set data.encoding=NAME (train)."
         ) from e
     except LookupError as e:
         raise ValueError(f"Unknown text encoding {encoding!r}: {e}.") from e
