@@ -32,6 +32,23 @@ def test_scoring_and_evaluating_never_import_torch(colour_model: Path, tmp_path:
     assert out == "[]"
 
 
+def test_scoring_and_evaluating_text_never_import_torch(keyword_model: Path,
+                                                        tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\ngoal,sport\n美食,food\n", encoding="utf-8")
+    out = fresh(
+        "import sys\n"
+        "from toolkit_deploy import Predictor\n"
+        "from toolkit_deploy.evaluate import evaluate\n"
+        "from toolkit_deploy.score import score\n"
+        f"p = Predictor({str(keyword_model)!r})\n"
+        f"score(p, {str(table)!r}, {str(tmp_path / 'p.csv')!r}, progress=False)\n"
+        f"assert evaluate(p, {str(table)!r})['accuracy'] == 1.0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    )
+    assert out == "[]"
+
+
 def test_cli_help_imports_neither_torch_nor_onnxruntime() -> None:
     out = fresh(
         "import sys\n"
