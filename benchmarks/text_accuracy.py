@@ -7,6 +7,7 @@ word 1–2-grams and character 1–4-grams (the latter is what works for Chinese
 spaces), chosen on the run's validation split.
 
     python benchmarks/text_accuracy.py --per-class 300
+    python benchmarks/text_accuracy.py --per-class 1000 --kinds text
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default="text,docstrings",
+                        help="Demo data sets, comma-separated.")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("text", "docstrings"):
+        for kind in args.kinds.split(","):
             data = Path(tmp) / kind
             make_dataset(kind, data, per_class=args.per_class, seed=args.seed)
             for recipe in ("text-bag", "text-encoder"):
