@@ -12,24 +12,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from score import best_of  # benchmarks/score.py: this folder is on sys.path when run
 
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.score import score
 from toolkit_deploy.session import available_cores
-
-
-def best_of(repeats: int, fn) -> float:
-    """Best wall time of `repeats` calls (the least disturbed by other load)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def demo_model(folder: Path) -> Path:

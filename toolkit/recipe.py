@@ -73,19 +73,13 @@ class ImageData:
     cache: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.cache in CACHES, "data.cache", f"one of {CACHES}", self.cache)
         _check(self.flip in FLIPS, "data.flip", f"one of {FLIPS}", self.flip)
         _check(0 < self.crop_scale <= 1, "data.crop_scale", "a float in (0, 1]", self.crop_scale)
         _check(0 <= self.color_jitter < 1, "data.color_jitter", "a float in [0, 1)",
                self.color_jitter)
         _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
-        _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _check(0 <= value < 1, f"data.{name}", "a float in [0, 1)", value)
-        _check(self.val_fraction + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
-               "< 1", self.val_fraction + self.test_fraction)
+        _check_loading(self)
         self.preprocess()  # channel counts, mean/std lengths
 
     @property
@@ -162,13 +156,7 @@ class TextData:
         _check(self.normalization in NORMALIZATIONS, "data.normalization",
                f"one of {NORMALIZATIONS}", self.normalization)
         _check(self.max_bytes >= 1, "data.max_bytes", "an int >= 1", self.max_bytes)
-        _check(self.cache in CACHES, "data.cache", f"one of {CACHES}", self.cache)
-        _check(self.workers >= 0, "data.workers", "an int >= 0", self.workers)
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _check(0 <= value < 1, f"data.{name}", "a float in [0, 1)", value)
-        _check(self.val_fraction + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
-               "< 1", self.val_fraction + self.test_fraction)
+        _check_loading(self)
         try:
             check_encoding(self.encoding)
         except ValueError:
@@ -390,6 +378,17 @@ class Recipe:
 
 SECTIONS = ("data", "model", "optim", "train")
 _SECTION_TYPES = {"optim": OptimConfig, "train": TrainConfig}
+
+
+def _check_loading(data: Any) -> None:
+    """The data keys every modality has: split fractions, workers, cache."""
+    _check(data.cache in CACHES, "data.cache", f"one of {CACHES}", data.cache)
+    _check(data.workers >= 0, "data.workers", "an int >= 0", data.workers)
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(data, name)
+        _check(0 <= value < 1, f"data.{name}", "a float in [0, 1)", value)
+    _check(data.val_fraction + data.test_fraction < 1, "data.val_fraction + data.test_fraction",
+           "< 1", data.val_fraction + data.test_fraction)
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:

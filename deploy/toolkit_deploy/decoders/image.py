@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from toolkit_deploy.decoders.reading import reading
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import ImagePreprocess
 
@@ -53,7 +54,7 @@ class ImageDecoder:
         )
 
     def _from_file(self, path: Path) -> np.ndarray:
-        try:
+        with reading(path, "an image"):
             size = path.stat().st_size
             if not path.is_file():
                 raise DecodeError(f"{path} is not a regular file; expected an image file.")
@@ -65,14 +66,6 @@ class ImageDecoder:
                 )
             with open(path, "rb") as f:
                 return self._from_image(self._open(f, "the file"))
-        except FileNotFoundError as e:
-            raise DecodeError(f"File not found: {path}.") from e
-        except PermissionError as e:
-            raise DecodeError(f"Permission denied reading {path}; make it readable.") from e
-        except IsADirectoryError as e:
-            raise DecodeError(f"{path} is a directory; expected an image file.") from e
-        except OSError as e:  # symlink loops, I/O errors, names too long, ...
-            raise DecodeError(f"Cannot read {path}: {e.strerror or e}.") from e
 
     def _open(self, fp: Any, what: str) -> Image.Image:
         try:

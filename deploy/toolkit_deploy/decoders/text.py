@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit_deploy.decoders.reading import reading
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import TextPreprocess
 
@@ -58,7 +59,7 @@ def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
 
 def read_text_file(path: Path, encoding: str | None, max_bytes: int) -> str:
     """The text of a file, refusing non-files and files over `max_bytes`."""
-    try:
+    with reading(path, "a text"):
         size = path.stat().st_size
         if path.is_dir():
             raise DecodeError(f"{path} is a directory; expected a text file.")
@@ -70,12 +71,6 @@ def read_text_file(path: Path, encoding: str | None, max_bytes: int) -> str:
                 "it, or raise data.max_bytes in the recipe."
             )
         data = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DecodeError(f"File not found: {path}.") from e
-    except PermissionError as e:
-        raise DecodeError(f"Permission denied reading {path}; make it readable.") from e
-    except OSError as e:  # symlink loops, I/O errors, names too long, ...
-        raise DecodeError(f"Cannot read {path}: {e.strerror or e}.") from e
     return decode_bytes(data, encoding, "The file")
 
 
