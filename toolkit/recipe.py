@@ -21,7 +21,7 @@ from typing import Any
 import tomllib
 
 from toolkit_deploy.decoders.text import check_encoding
-from toolkit_deploy.spec import RESIZE_MODES, ImagePreprocess, TextPreprocess
+from toolkit_deploy.spec import RESIZE_MODES, AudioPreprocess, ImagePreprocess, TextPreprocess
 
 FLIPS = ("none", "horizontal", "both")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -179,6 +179,73 @@ class TextData:
                               max_bytes=self.max_bytes)
 
 
+@dataclass(frozen=True)
+class AudioData:
+    """Data section of audio recipes.
+
+    Attributes:
+        sample_rate: Every clip is resampled to this rate (soxr) and mixed to mono.
+        window: Seconds per model input; shorter clips are padded with silence. Training and
+            validation use the first window of a longer clip; scoring averages all of them.
+        hop: Seconds between windows of a clip longer than `window` when scoring.
+        n_fft: FFT size of the log-mel spectrogram (computed inside the model).
+        hop_length: Samples between spectrogram frames.
+        n_mels: Mel bands.
+        f_min: Lowest mel frequency in Hz.
+        f_max: Highest mel frequency in Hz (at most sample_rate / 2).
+        max_seconds: Longer files are refused.
+        val_fraction: Share of each class held out for validation when the data has no val/.
+        test_fraction: Share of each class held out for the final test when the data has no
+            train/ split.
+        workers: DataLoader worker processes (0 decodes in the training process).
+        cache: Keep decoded waveforms in memory: ram, none, or auto (ram when they fit in 2 GiB).
+        noise: Training augmentation: add white noise at a random signal-to-noise ratio down to
+            this many dB (0 turns it off; 10 is strong, 30 mild).
+        gain_db: Training augmentation: random gain in [-gain_db, +gain_db] dB (0: off).
+        time_shift: Training augmentation: shift each clip by up to this many seconds, either
+            way, filling with silence (0: off).
+    """
+
+    sample_rate: int = 16000
+    window: float = 1.0
+    hop: float = 0.5
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    f_min: float = 20.0
+    f_max: float = 8000.0
+    max_seconds: float = 600.0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 0
+    cache: str = "auto"
+    noise: float = 0.0
+    gain_db: float = 0.0
+    time_shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_loading(self)
+        _check(self.noise >= 0, "data.noise", "a float >= 0 (dB; 0 turns it off)", self.noise)
+        _check(self.gain_db >= 0, "data.gain_db", "a float >= 0", self.gain_db)
+        _check(0 <= self.time_shift < self.window, "data.time_shift",
+               f"a float in [0, data.window = {self.window})", self.time_shift)
+        self.preprocess()  # rates, sizes and frequencies
+
+    @property
+    def decoder_options(self) -> dict[str, Any]:
+        """Options of the runtime's audio decoder (none)."""
+        return {}
+
+    def preprocess(self) -> AudioPreprocess:
+        """The runtime's preprocessing spec for this data section."""
+        keys = ("sample_rate", "window", "hop", "n_fft", "hop_length", "n_mels", "f_min", "f_max",
+                "max_seconds")
+        try:
+            return AudioPreprocess(**{k: getattr(self, k) for k in keys})
+        except ValueError as e:
+            raise ValueError(f"Invalid data section: {e}") from e
+
+
 def _vocab_size(document: dict[str, Any]) -> int:
     """Number of ids of a tokenizer JSON document (largest id + 1, added tokens included)."""
     vocab = document["model"]["vocab"]
@@ -188,7 +255,7 @@ def _vocab_size(document: dict[str, Any]) -> int:
 
 
 #: Data section type for each modality.
-DATA_TYPES: dict[str, type] = {"image": ImageData, "text": TextData}
+DATA_TYPES: dict[str, type] = {"image": ImageData, "text": TextData, "audio": AudioData}
 
 
 @dataclass(frozen=True)
@@ -216,13 +283,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class ImageModel(ModelConfig):
-    """Model section of image recipes: the common keys, and
+class ConvModel(ModelConfig):
+    """Model section of convolutional recipes (images; audio, on log-mel spectrograms): the
+    common keys, and
 
     Attributes:
         channels: Widths of the convolutional stages (one stage halves the resolution).
         pool: Global pooling after the convolutional stages: max, avg or avgmax (both,
-            concatenated). Max pooling finds a small object anywhere in the image.
+            concatenated). Max pooling finds a small object anywhere in the image (or a short
+            sound anywhere in the clip).
     """
 
     family: str = "cnn"
@@ -266,7 +335,7 @@ class TextModel(ModelConfig):
 
 
 #: Model section type for each modality.
-MODEL_TYPES: dict[str, type] = {"image": ImageModel, "text": TextModel}
+MODEL_TYPES: dict[str, type] = {"image": ConvModel, "text": TextModel, "audio": ConvModel}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,17 @@ class Prediction:
     error: str = ""
 
 
+def predict_arrays(model: Model, arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Probabilities (len(arrays) × classes) of decoded samples in one model run. A windowed
+    decoder's samples are K × input each: all windows run together, and each sample gets the mean
+    of its windows' probabilities."""
+    if not getattr(model.decoder, "windowed", False):
+        return model.run(np.stack(arrays))[1]
+    counts = [len(a) for a in arrays]
+    probs = model.run(np.concatenate(arrays))[1]
+    return np.stack([p.mean(axis=0) for p in np.split(probs, np.cumsum(counts)[:-1])])
+
+
 def _message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
@@ -119,7 +130,7 @@ def predict_files(
             chunk = pending.popleft().result()
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
-            probs = predictor.run(np.stack([chunk[i] for i in good]))[1] if good else None
+            probs = predict_arrays(predictor, [chunk[i] for i in good]) if good else None
             row = dict(zip(good, probs, strict=True)) if good else {}
             for i, result in enumerate(chunk):
                 if i in row:

@@ -13,6 +13,7 @@ from PIL import Image
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.pipeline import predict_arrays
 from toolkit_deploy.session import create_session, resolve_device
 from toolkit_deploy.spec import ModelSpec
 
@@ -132,15 +133,16 @@ class Predictor:
 
         Args:
             inputs: One input or a sequence of them: for images paths, encoded bytes, PIL images
-                or arrays; for texts `str` texts, `pathlib.Path` files or bytes. An array with
-                the graph input's rank is taken as an already decoded batch.
+                or arrays; for texts `str` texts, `pathlib.Path` files or bytes; for audio
+                paths, encoded bytes or float waveforms at the model's rate. An array with the
+                graph input's rank is taken as an already decoded batch.
             batch_size: Samples per ONNX Runtime call.
         """
         if isinstance(inputs, np.ndarray) and inputs.ndim == len(self.spec.input_spec["shape"]):
             return self.run(inputs)[1]
         items = _as_list(inputs)
         chunks = [
-            self.run(np.stack([self.decode(x) for x in items[i : i + batch_size]]))[1]
+            predict_arrays(self, [self.decode(x) for x in items[i : i + batch_size]])
             for i in range(0, len(items), batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)

@@ -138,8 +138,73 @@ class TextPreprocess:
         }
 
 
+@dataclass(frozen=True)
+class AudioPreprocess:
+    """How a sound file becomes the float32 waveform windows an audio model takes.
+
+    The runtime decoder reads the file (any rate, channel count and sample format), mixes it to
+    mono, resamples it to `sample_rate`, pads a clip shorter than the window with silence and cuts
+    a longer one into windows `hop` seconds apart; the model's probabilities over a clip's windows
+    are averaged. The log-mel spectrogram is computed inside the ONNX graph from these parameters,
+    which are recorded here so that readers of the file know what the graph does.
+
+    Attributes:
+        sample_rate: Samples per second of the model input.
+        window: Seconds of sound per model input (the graph input has
+            `round(window * sample_rate)` samples).
+        hop: Seconds between the starts of consecutive windows of a long clip.
+        n_fft: FFT size of the spectrogram (Hann window of the same length).
+        hop_length: Samples between spectrogram frames.
+        n_mels: Mel bands.
+        f_min: Lowest frequency of the mel filter bank, in Hz.
+        f_max: Highest frequency of the mel filter bank, in Hz (at most sample_rate / 2).
+        max_seconds: Longer files are refused.
+    """
+
+    sample_rate: int = 16000
+    window: float = 1.0
+    hop: float = 0.5
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    max_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"AudioPreprocess.{name} must be an int > 0. Got {value!r}.")
+        for name in ("window", "hop", "max_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"AudioPreprocess.{name} must be > 0 seconds. Got "
+                                 f"{getattr(self, name)!r}.")
+        if self.samples < self.n_fft:
+            raise ValueError(f"AudioPreprocess.window ({self.samples} samples) must be at least "
+                             f"n_fft ({self.n_fft}).")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"AudioPreprocess needs 0 <= f_min < f_max <= sample_rate / 2 "
+                             f"({self.sample_rate / 2:g}). Got f_min={self.f_min}, "
+                             f"f_max={self.f_max}.")
+
+    @property
+    def samples(self) -> int:
+        """Samples per window."""
+        return round(self.window * self.sample_rate)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.samples,)
+
+    @property
+    def input_dtype(self) -> str:
+        return "float32"
+
+
 #: Preprocessing spec type for each modality; later modalities register theirs here.
-PREPROCESS_TYPES: dict[str, type] = {"image": ImagePreprocess, "text": TextPreprocess}
+PREPROCESS_TYPES: dict[str, type] = {
+    "image": ImagePreprocess, "text": TextPreprocess, "audio": AudioPreprocess}
 
 
 def preprocess_from_dict(modality: str, data: dict[str, Any]) -> Any:
@@ -230,7 +295,7 @@ class ModelSpec:
     """Everything a toolkit model file says about itself.
 
     Attributes:
-        modality: `image` or `text` (more as their recipes land).
+        modality: `image`, `text` or `audio` (more as their recipes land).
         labels: Class names, in output order.
         preprocess: The modality's preprocessing spec (e.g. `ImagePreprocess`).
         opset: ONNX opset of the default domain.

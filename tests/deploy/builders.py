@@ -11,7 +11,13 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from toolkit_deploy import names
-from toolkit_deploy.spec import ImagePreprocess, ModelSpec, ParityReport, TextPreprocess
+from toolkit_deploy.spec import (
+    AudioPreprocess,
+    ImagePreprocess,
+    ModelSpec,
+    ParityReport,
+    TextPreprocess,
+)
 
 LABELS = ("red", "green", "blue")
 SIZE = 8
@@ -140,3 +146,60 @@ def keyword_model_proto(length: int = TEXT_LENGTH) -> onnx.ModelProto:
     helper.set_model_props(model, spec.to_metadata())
     onnx.checker.check_model(model)
     return model
+
+
+#: The loudness model's window: 0.25 s at 8 kHz.
+AUDIO_RATE, AUDIO_WINDOW = 8000, 0.25
+
+
+def loudness_model_proto() -> onnx.ModelProto:
+    """A real toolkit-format audio model: `loud` when the window's mean power is over 0.01.
+
+    Graph: float32 N×samples → mean(x²) → logits (±1000·(power - 0.01)) → softmax.
+    """
+    samples = round(AUDIO_RATE * AUDIO_WINDOW)
+    nodes = [
+        helper.make_node("Mul", [names.INPUT, names.INPUT], ["squares"]),
+        helper.make_node("ReduceMean", ["squares", "axes"], ["power"], keepdims=1),
+        helper.make_node("Sub", ["power", "threshold"], ["excess"]),
+        helper.make_node("Mul", ["excess", "signs"], [names.LOGITS]),
+        helper.make_node("Softmax", [names.LOGITS], [names.PROBABILITIES], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "loudness",
+        [helper.make_tensor_value_info(names.INPUT, TensorProto.FLOAT,
+                                       [names.BATCH_AXIS, samples])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [names.BATCH_AXIS, 2])
+         for n in names.OUTPUTS],
+        initializer=[numpy_helper.from_array(np.array([1], np.int64), "axes"),
+                     numpy_helper.from_array(np.array(0.01, np.float32), "threshold"),
+                     numpy_helper.from_array(np.array([[1000.0, -1000.0]], np.float32),
+                                             "signs")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    spec = ModelSpec(
+        modality="audio", labels=("loud", "quiet"),
+        preprocess=AudioPreprocess(sample_rate=AUDIO_RATE, window=AUDIO_WINDOW, hop=0.125,
+                                   n_fft=256, hop_length=80, n_mels=16, f_max=4000.0,
+                                   max_seconds=5.0),
+        opset=18, provenance={"recipe": {"name": "test"}},
+        parity=ParityReport(True, 64, (1, 16), 1e-7, 1e-6, 1e-8, 1.0, 1e-4, 1e-3, 1.0),
+    )
+    helper.set_model_props(model, spec.to_metadata())
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_sine(path: Path, freq: float = 440.0, seconds: float = 0.5, rate: int = 16000,
+               amplitude: float = 0.5, channels: int = 1, fmt: str = "WAV",
+               subtype: str | None = None) -> Path:
+    """A sine wave written with soundfile (stereo: the same sine in both channels)."""
+    import soundfile as sf
+
+    t = np.arange(round(seconds * rate)) / rate
+    wave = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, rate, format=fmt, subtype=subtype)
+    return path

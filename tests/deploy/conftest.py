@@ -8,7 +8,13 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.deploy.builders import COLOURS, colour_model_proto, keyword_model_proto, write_image
+from tests.deploy.builders import (
+    COLOURS,
+    colour_model_proto,
+    keyword_model_proto,
+    loudness_model_proto,
+    write_image,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,4 +40,12 @@ def keyword_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A text model: sport or food, by keywords in English, French and Chinese."""
     path = tmp_path_factory.mktemp("model") / "keywords.onnx"
     onnx.save(keyword_model_proto(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def loudness_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audio model: loud or quiet, by the mean power of 0.25 s windows at 8 kHz."""
+    path = tmp_path_factory.mktemp("model") / "loudness.onnx"
+    onnx.save(loudness_model_proto(), path)
     return path

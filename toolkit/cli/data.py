@@ -24,7 +24,9 @@ def make(kind: str, out: str, per_class: int, seed: int) -> None:
     KIND: shapes (PNG images of 5 shape classes with random colour, size, position, rotation and
     background clutter); text (.txt shop comments, praise / complaint / question / spam, in
     English, Chinese and French, some with a BOM); docstrings (.txt paragraphs of this Python's
-    standard-library docstrings in 5 topics: text, numbers, files, network, concurrency).
+    standard-library docstrings in 5 topics: text, numbers, files, network, concurrency); sounds
+    (WAV and FLAC clips of 6 sound-event classes at mixed sample rates, bit depths and channel
+    counts).
     """
     from toolkit.data import make_dataset
 

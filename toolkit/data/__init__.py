@@ -25,6 +25,12 @@ def _docstrings(out: Path, per_class: int, seed: int) -> int:
     return make_docstrings(out, per_class=per_class, seed=seed)
 
 
+def _sounds(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.data.sounds import make_sounds
+
+    return make_sounds(out, per_class=per_class, seed=seed)
+
+
 #: Kind → (description, maker(out, per_class, seed) -> number of files written).
 KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
     "shapes": ("images: 5 shape classes with random colour, size, position, rotation, clutter",
@@ -33,6 +39,8 @@ KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
              "French", _comments),
     "docstrings": ("texts: docstrings of this Python's standard library, by topic (5 classes)",
                    _docstrings),
+    "sounds": ("audio: 6 classes of synthesised sound events (tones, buzzes, chirps up and down, "
+               "noise bursts, clicks) at mixed rates and formats", _sounds),
 }
 
 

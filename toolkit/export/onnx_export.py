@@ -102,6 +102,11 @@ def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Any]:
     return sources
 
 
+def batch_of(decoder: Any, decoded: list[np.ndarray]) -> np.ndarray:
+    """One batch of model inputs from decoded samples (every window of a windowed decoder's)."""
+    return np.concatenate(decoded) if getattr(decoder, "windowed", False) else np.stack(decoded)
+
+
 def long_texts(texts: list[str], decoder: Any) -> list[str]:
     """Each text repeated until it is longer than the model's input, so that parity also covers
     texts that fill every position (truncated), not only padded ones."""
@@ -187,7 +192,8 @@ def export_run(
     if recipe.modality == "text":
         texts = [train_decoder.read(s) for s in sources]
         sources = texts + long_texts(texts, train_decoder)  # two lengths: as written, and full
-    samples = np.stack([train_decoder(s) for s in sources])
+    decoded = [train_decoder(s) for s in sources]
+    samples = batch_of(train_decoder, decoded)
 
     proto = to_onnx(model, samples[: min(2, len(samples))], opset)
     made_by = _versions()
@@ -214,10 +220,10 @@ def export_run(
         _save(proto, staged)
         predictor = Predictor(staged, **recipe.data.decoder_options)
         served = [predictor.decode(s) for s in sources]
-        mismatched = [str(s)[:80] for s, a, b in zip(sources, served, samples, strict=True)
+        mismatched = [str(s)[:80] for s, a, b in zip(sources, served, decoded, strict=True)
                       if not np.array_equal(a, b)]
-        report = measure_parity(model, predictor, np.stack(served), batch_sizes, atol, rtol,
-                                min_agreement, mismatched)
+        report = measure_parity(model, predictor, batch_of(predictor.decoder, served),
+                                batch_sizes, atol, rtol, min_agreement, mismatched)
         del predictor  # release the file before it is rewritten
         if not report.passed:
             raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}",

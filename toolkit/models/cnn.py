@@ -47,6 +47,21 @@ class GlobalPool(nn.Module):
         return torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
 
 
+def conv_stages(in_channels: int, channels: tuple[int, ...], activation: str) -> nn.Sequential:
+    """Stages of conv 3×3 → batch norm → activation → max pool 2×2 (each halves H and W)."""
+    stages: list[nn.Module] = []
+    width = in_channels
+    for out in channels:
+        stages += [
+            nn.Conv2d(width, out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out),
+            create_activation(activation),
+            nn.MaxPool2d(2),
+        ]
+        width = out
+    return nn.Sequential(*stages)
+
+
 class ConvClassifier(nn.Module):
     """Stages of conv 3×3 → batch norm → activation → max pool 2×2, global pooling, MLP head."""
 
@@ -64,19 +79,9 @@ class ConvClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.normalize = ImageNormalize(mean, std)
-        stages: list[nn.Module] = []
-        width = in_channels
-        for out in channels:
-            stages += [
-                nn.Conv2d(width, out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(out),
-                create_activation(activation),
-                nn.MaxPool2d(2),
-            ]
-            width = out
-        self.features = nn.Sequential(*stages)
+        self.features = conv_stages(in_channels, channels, activation)
         self.pool = GlobalPool(pool)
-        width *= 2 if pool == "avgmax" else 1
+        width = channels[-1] * (2 if pool == "avgmax" else 1)
         self.head = mlp_head(width, hidden, n_classes, activation, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Training-time augmentation of decoded batches (uint8 N×H×W×C images, int64 N×L token ids),
-seeded.
+"""Training-time augmentation of decoded batches (uint8 N×H×W×C images, int64 N×L token ids,
+float32 N×samples waveforms), seeded.
 
 Applied in the training loop only: validation, evaluation and the exported graph never see it.
 """
@@ -74,10 +74,43 @@ def drop_tokens(batch: torch.Tensor, share: float, generator: torch.Generator) -
     return torch.where(hit, torch.full_like(batch, UNK_ID), batch)
 
 
+def shift_audio(batch: torch.Tensor, max_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each waveform by up to `max_samples` either way, filling with silence."""
+    if max_samples <= 0:
+        return batch
+    n, length = batch.shape
+    shifts = torch.randint(-max_samples, max_samples + 1, (n,), generator=generator)
+    source = torch.arange(length).view(1, -1) - shifts.view(-1, 1)  # where each sample comes from
+    inside = (source >= 0) & (source < length)
+    return torch.where(inside, batch.gather(1, source.clamp(0, length - 1)), 0.0)
+
+
+def audio_gain(batch: torch.Tensor, gain_db: float, generator: torch.Generator) -> torch.Tensor:
+    """Scale each waveform by a random gain in [-gain_db, +gain_db] dB."""
+    if gain_db <= 0:
+        return batch
+    db = gain_db * (2 * torch.rand(len(batch), 1, generator=generator) - 1)
+    return batch * 10 ** (db / 20)
+
+
+def audio_noise(batch: torch.Tensor, min_snr_db: float, generator: torch.Generator) -> torch.Tensor:
+    """Add white noise at a random signal-to-noise ratio in [min_snr_db, min_snr_db + 30] dB."""
+    if min_snr_db <= 0:
+        return batch
+    snr = min_snr_db + 30 * torch.rand(len(batch), 1, generator=generator)
+    power = batch.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-10)
+    noise = torch.randn(batch.shape, generator=generator)
+    return batch + noise * torch.sqrt(power / 10 ** (snr / 10))
+
+
 def augment(batch: torch.Tensor, data: object, generator: torch.Generator) -> torch.Tensor:
     """Every augmentation the recipe's data section names, in a fixed order."""
     if hasattr(data, "token_dropout"):
         return drop_tokens(batch, data.token_dropout, generator)
+    if hasattr(data, "sample_rate"):
+        batch = shift_audio(batch, round(data.time_shift * data.sample_rate), generator)
+        batch = audio_gain(batch, data.gain_db, generator)
+        return audio_noise(batch, data.noise, generator)
     batch = random_resized_crop(batch, data.crop_scale, generator)
     batch = random_flip(batch, data.flip, generator)
     return color_jitter(batch, data.color_jitter, generator)

@@ -221,6 +221,8 @@ class DecodedFiles(Dataset):
             raise DecodeError(
                 f"Cannot read training sample {self.samples.names[index]}: {e} Fix or remove it."
             ) from e
+        if getattr(self.decoder, "windowed", False):
+            array = array[0]  # a clip longer than the model's window trains on its first one
         return torch.from_numpy(array), self.samples.targets[index]
 
 

@@ -14,7 +14,12 @@ import numpy as np
 
 
 class Decoder(Protocol):
-    """What every modality's decoder offers."""
+    """What every modality's decoder offers.
+
+    A decoder may also have `decode_many(sources)` (decode a batch at once; each result an array
+    or the exception of that source) and `windowed = True` (each source gives K ≥ 1 model inputs,
+    stacked, whose probabilities are averaged).
+    """
 
     modality: str
     extensions: tuple[str, ...]
@@ -28,6 +33,7 @@ class Decoder(Protocol):
 _MODULES = {
     "image": ("toolkit_deploy.decoders.image", "ImageDecoder"),
     "text": ("toolkit_deploy.decoders.text", "TextDecoder"),
+    "audio": ("toolkit_deploy.decoders.audio", "AudioDecoder"),
 }
 
 
