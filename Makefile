@@ -23,8 +23,8 @@ $(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_de
 	! $(RUNTIME_VENV)/bin/python -c 'import torch' 2>/dev/null
 	touch $@
 
-# Make data → train → export (with parity) → score → evaluate on fresh held-out data, for images
-# and then for text.
+# Make data → train → export (with parity) → score → evaluate on fresh held-out data, for images,
+# then text, then audio.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 300 --seed 0
@@ -43,6 +43,14 @@ demo: $(VENV)/.installed
 	$(TOOLKIT) score $(DEMO)/text-model.onnx $(DEMO)/text-new --out $(DEMO)/text-predictions.csv
 	head -n 4 $(DEMO)/text-predictions.csv
 	$(TOOLKIT) evaluate $(DEMO)/text-model.onnx --data $(DEMO)/text-new
+	@echo "--- audio: synthesised sound events, WAV and FLAC at mixed rates and formats ---"
+	$(TOOLKIT) data make sounds $(DEMO)/sounds --per-class 200 --seed 0
+	$(TOOLKIT) data make sounds $(DEMO)/sounds-new --per-class 50 --seed 1
+	$(TOOLKIT) train audio-cnn --data $(DEMO)/sounds --out $(DEMO)/audio-run
+	$(TOOLKIT) export $(DEMO)/audio-run --out $(DEMO)/audio-model.onnx
+	$(TOOLKIT) score $(DEMO)/audio-model.onnx $(DEMO)/sounds-new --out $(DEMO)/audio-predictions.csv
+	head -n 4 $(DEMO)/audio-predictions.csv
+	$(TOOLKIT) evaluate $(DEMO)/audio-model.onnx --data $(DEMO)/sounds-new
 
 test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .

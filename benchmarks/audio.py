@@ -1,0 +1,93 @@
+"""Clips per second of `toolkit score` on audio: decoding + resampling alone, inference alone and
+end to end, as ratios measured in one run.
+
+The clips are one second long, 16-bit WAV at mixed sample rates (8 to 48 kHz, so most are
+resampled to the model's 16 kHz), a tone over noise. Without --model, a model is trained first
+with the audio-cnn recipe's architecture (two epochs on a little demo data: speed does not depend
+on accuracy).
+
+    python benchmarks/audio.py --clips 2000
+    python benchmarks/audio.py --model model.onnx --clips 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from score import best_of  # benchmarks/score.py: this folder is on sys.path when run
+
+from toolkit_deploy.files import list_files
+from toolkit_deploy.predictor import Predictor
+from toolkit_deploy.score import score
+from toolkit_deploy.session import available_cores
+
+RATES = (8000, 16000, 22050, 44100, 48000)
+
+
+def demo_model(folder: Path) -> Path:
+    from toolkit.data.sounds import make_sounds
+    from toolkit.export.onnx_export import export_run
+    from toolkit.recipe import load_recipe
+    from toolkit.training.trainer import train
+
+    make_sounds(folder / "data", per_class=40, seed=0)
+    run = train(load_recipe("audio-cnn", {"train.epochs": 2}), folder / "data", folder / "run",
+                device="cpu", progress=False)
+    return export_run(run, folder / "model.onnx").path
+
+
+def write_clips(folder: Path, n: int) -> None:
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        rate = RATES[i % len(RATES)]
+        t = np.arange(rate) / rate
+        wave = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 2000) * t)
+        wave += 0.03 * rng.standard_normal(rate)
+        sf.write(folder / f"{i:05d}.wav", wave.astype(np.float32), rate, subtype="PCM_16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="A toolkit audio model (.onnx); default: train one.")
+    parser.add_argument("--clips", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = Path(args.model) if args.model else demo_model(tmp)
+        predictor = Predictor(model)
+        write_clips(tmp / "clips", args.clips)
+        paths = list(list_files(tmp / "clips", predictor.decoder.extensions).files)
+        n, bs, workers = len(paths), args.batch_size, available_cores()
+        with ThreadPoolExecutor(workers) as pool:  # as the scorer's decoding threads
+            decode = best_of(args.repeats, lambda: list(pool.map(predictor.decode, paths)))
+        waves = np.concatenate([predictor.decode(p) for p in paths])
+        infer = best_of(args.repeats, lambda: [predictor.run(waves[i : i + bs])
+                                               for i in range(0, n, bs)])
+        out = tmp / "p.csv"
+        end_to_end = best_of(args.repeats, lambda: score(
+            predictor, tmp / "clips", out, batch_size=bs, overwrite=True, progress=False))
+
+    rate = {k: n / t for k, t in [("decode", decode), ("infer", infer), ("score", end_to_end)]}
+    serial = 1 / (1 / rate["decode"] + 1 / rate["infer"])
+    print(f"{n} one-second clips at {'/'.join(str(r // 1000) for r in RATES)} kHz, "
+          f"{model.name}, batch {bs}, {workers} cores, best of {args.repeats}")
+    print(f"decode + resample alone  {rate['decode']:8.1f} clips/s")
+    print(f"inference alone          {rate['infer']:8.1f} clips/s")
+    print(f"score end to end         {rate['score']:8.1f} clips/s")
+    print(f"end_to_end / decoding  = {rate['score'] / rate['decode']:.2f}")
+    print(f"end_to_end / inference = {rate['score'] / rate['infer']:.2f}")
+    print(f"end_to_end / serial (decode then infer) = {rate['score'] / serial:.2f}")
+
+
+if __name__ == "__main__":
+    main()
