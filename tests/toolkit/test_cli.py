@@ -17,11 +17,13 @@ def test_help_of_training_commands(command: list[str]) -> None:
 
 def test_recipes_lists_and_shows() -> None:
     listing = CliRunner().invoke(main, ["recipes"])
-    assert listing.exit_code == 0 and listing.output.startswith("image-cnn")
+    assert listing.exit_code == 0
+    names = [line.split()[0] for line in listing.output.splitlines()]
+    assert names == ["audio-cnn", "image-cnn", "text-bag", "text-encoder"]
     shown = CliRunner().invoke(main, ["recipes", "image-cnn"])
     assert "[optim]" in shown.output and "lr =" in shown.output
     missing = CliRunner().invoke(main, ["recipes", "nope"])
-    assert missing.exit_code == 1 and "Built-in recipes: image-cnn" in missing.output
+    assert missing.exit_code == 1 and "Built-in recipes: audio-cnn, image-cnn," in missing.output
 
 
 def test_data_make_writes_and_refuses_to_mix(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_parse_override_needs_an_equals_sign() -> None:
 
 
 def test_unknown_recipe_and_user_recipe_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="Built-in recipes: image-cnn"):
+    with pytest.raises(ValueError, match="Built-in recipes: audio-cnn, image-cnn, text-bag"):
         load_recipe("no-such-recipe")
     mine = tmp_path / "mine.toml"
     mine.write_text('name = "mine"\nmodality = "image"\n[train]\nepochs = 2\n')
