@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,27 +66,107 @@ def _message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _decode(predictor: Model, source: Any) -> np.ndarray | str:
+def _decode(decoder: Any, source: Any) -> np.ndarray | str:
     try:
-        return predictor.decode(source)
+        return decoder(source)
     except (DecodeError, OSError, ValueError, TypeError) as e:
         # Anything a bad file can provoke becomes that file's error; bugs elsewhere still raise.
         return _message(e)
 
 
-def _decode_chunk(predictor: Model, chunk: Sequence[Any]) -> list[np.ndarray | str]:
+def _decode_chunk(decoder: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
     """Decode a batch worth of sources: an array, or an error message, for each."""
     results: list[np.ndarray | str] = [
         _message(s) if isinstance(s, DecodeError) else "" for s in chunk]  # failed before
     todo = [i for i, s in enumerate(chunk) if not isinstance(s, DecodeError)]
-    many = getattr(predictor.decoder, "decode_many", None)
+    many = getattr(decoder, "decode_many", None)
     if many is None:
         for i in todo:
-            results[i] = _decode(predictor, chunk[i])
+            results[i] = _decode(decoder, chunk[i])
         return results
     for i, result in zip(todo, many([chunk[i] for i in todo]), strict=True):
         results[i] = _message(result) if isinstance(result, BaseException) else result
     return results
+
+
+class _Threads:
+    """Decoding in threads of this process (decoders that release the GIL and cannot crash it)."""
+
+    def __init__(self, decoder: Any, workers: int) -> None:
+        self.decoder = decoder
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+
+    def submit(self, chunk: Sequence[Any]) -> Any:
+        return self.pool.submit(_decode_chunk, self.decoder, chunk)
+
+    def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
+        return handle.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+#: The decoder of a worker process, built once by `_start_worker`.
+_WORKER_DECODER: Any = None
+
+CRASHED = ("DecoderCrash: the decoding process died on this input (a crash inside the decoder "
+           "library); the file is likely malformed.")
+
+
+def _start_worker(module: str, name: str, spec: Any) -> None:
+    global _WORKER_DECODER
+    from importlib import import_module
+
+    _WORKER_DECODER = getattr(import_module(module), name)(spec)
+
+
+def _decode_in_worker(chunk: Sequence[Any]) -> list[np.ndarray | str]:
+    return _decode_chunk(_WORKER_DECODER, chunk)
+
+
+class _Processes:
+    """Decoding in worker processes, for decoders that parse untrusted data in native code
+    (FFmpeg): when a worker dies, the pool is replaced, the inputs of the batches it was working
+    on are decoded again one at a time, and an input that kills a worker again gets the
+    `DecoderCrash` error; the run goes on."""
+
+    def __init__(self, decoder: Any, workers: int) -> None:
+        cls = type(decoder)
+        self.args = (cls.__module__, cls.__qualname__, decoder.spec)
+        self.workers = workers
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn: a fresh interpreter, not a fork of one that runs ONNX Runtime's threads.
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                   initializer=_start_worker, initargs=self.args)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self.pool is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+
+    def submit(self, chunk: Sequence[Any]) -> Any:
+        return self.pool, self.pool.submit(_decode_in_worker, list(chunk))
+
+    def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
+        pool, future = handle
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._replace(pool)
+        results: list[np.ndarray | str] = []
+        for source in chunk:  # find the culprit: one input per task
+            pool = self.pool
+            try:
+                results += pool.submit(_decode_in_worker, [source]).result()
+            except BrokenProcessPool:
+                self._replace(pool)
+                results.append(CRASHED)
+        return results
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
 
 
 def predict_files(
@@ -97,14 +179,15 @@ def predict_files(
     """Yield one `Prediction` per source, in order.
 
     Each decoding task takes one batch worth of sources (a decoder with `decode_many`, such as
-    text's, decodes them in one call); at most `prefetch` batches are decoded ahead.
+    text's, decodes them in one call); at most `prefetch` batches are decoded ahead. Decoders
+    marked `isolate` (video) run in worker processes, the others in threads.
 
     Args:
         predictor: The model.
         sources: Inputs its decoder reads (file paths, texts, ...); a `DecodeError` in their
             place is an input that already failed, and yields its error.
         batch_size: Inputs per ONNX Runtime call.
-        workers: Decoding threads; default: the cores available.
+        workers: Decoding threads (or processes); default: the cores available.
         prefetch: Batches decoded ahead of inference.
     """
     if batch_size < 1:
@@ -113,8 +196,10 @@ def predict_files(
     if workers < 1:
         raise ValueError(f"workers must be >= 1. Got {workers}.")
     starts = range(0, len(sources), batch_size)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[Future] = deque()
+    decoding = (_Processes if getattr(predictor.decoder, "isolate", False) else _Threads)(
+        predictor.decoder, workers)
+    try:
+        pending: deque[tuple[Any, Sequence[Any]]] = deque()
         ahead = iter(starts)
 
         def fill() -> None:
@@ -122,12 +207,12 @@ def predict_files(
                 begin = next(ahead, None)
                 if begin is None:
                     return
-                pending.append(pool.submit(_decode_chunk, predictor,
-                                           sources[begin : begin + batch_size]))
+                chunk = sources[begin : begin + batch_size]
+                pending.append((decoding.submit(chunk), chunk))
 
         for start in starts:
             fill()
-            chunk = pending.popleft().result()
+            chunk = decoding.result(*pending.popleft())
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
             probs = predict_arrays(predictor, [chunk[i] for i in good]) if good else None
@@ -137,3 +222,5 @@ def predict_files(
                     yield Prediction(start + i, sources[start + i], row[i])
                 else:
                     yield Prediction(start + i, sources[start + i], None, result)
+    finally:
+        decoding.close()

@@ -202,9 +202,79 @@ class AudioPreprocess:
         return "float32"
 
 
+SAMPLINGS = ("uniform", "fps")
+
+
+@dataclass(frozen=True)
+class VideoPreprocess:
+    """How a video file becomes the uint8 T×H×W×C frames a video model takes.
+
+    The runtime decoder (PyAV) picks `frames` frames (spread evenly over the clip, or `fps` per
+    second from its start) and brings each to size with the image decoder's code; scaling and
+    mean/std normalisation happen inside the ONNX graph.
+
+    Attributes:
+        frames: Frames per clip (T).
+        height: Frame height in pixels.
+        width: Frame width in pixels.
+        channels: 3 (RGB).
+        resize: `crop`, `stretch` or `pad`, as for images.
+        mean: Per-channel mean after scaling pixels to [0, 1] (in the graph).
+        std: Per-channel standard deviation (in the graph).
+        sampling: `uniform` (frames spread evenly over the whole clip) or `fps` (`fps` frames per
+            second from the start; a shorter clip repeats its last frame).
+        fps: Frames per second for `fps` sampling.
+        max_seconds: Longer videos are refused.
+        max_pixels: Videos with larger frames are refused.
+        max_frames: Videos with more frames than this are refused (checked while decoding).
+    """
+
+    frames: int = 8
+    height: int = 64
+    width: int = 64
+    channels: int = 3
+    resize: str = "crop"
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    sampling: str = "uniform"
+    fps: float = 4.0
+    max_seconds: float = 600.0
+    max_pixels: int = 8_300_000
+    max_frames: int = 36_000
+
+    def __post_init__(self) -> None:
+        for name in ("frames", "max_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"VideoPreprocess.{name} must be an int > 0. Got {value!r}.")
+        if self.channels != 3:
+            raise ValueError(f"VideoPreprocess.channels must be 3. Got {self.channels!r}.")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"VideoPreprocess.sampling must be one of {SAMPLINGS}. Got "
+                             f"{self.sampling!r}.")
+        if not (self.fps > 0 and self.max_seconds > 0):
+            raise ValueError("VideoPreprocess.fps and max_seconds must be > 0.")
+        self.frame_spec()  # sizes, resize mode, mean/std
+
+    def frame_spec(self) -> ImagePreprocess:
+        """The image spec each frame is brought to (the image decoder's code does it)."""
+        return ImagePreprocess(height=self.height, width=self.width, channels=self.channels,
+                               resize=self.resize, mean=self.mean, std=self.std,
+                               max_pixels=self.max_pixels)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.frames, self.height, self.width, self.channels)
+
+    @property
+    def input_dtype(self) -> str:
+        return "uint8"
+
+
 #: Preprocessing spec type for each modality; later modalities register theirs here.
 PREPROCESS_TYPES: dict[str, type] = {
-    "image": ImagePreprocess, "text": TextPreprocess, "audio": AudioPreprocess}
+    "image": ImagePreprocess, "text": TextPreprocess, "audio": AudioPreprocess,
+    "video": VideoPreprocess}
 
 
 def preprocess_from_dict(modality: str, data: dict[str, Any]) -> Any:
@@ -295,7 +365,7 @@ class ModelSpec:
     """Everything a toolkit model file says about itself.
 
     Attributes:
-        modality: `image`, `text` or `audio` (more as their recipes land).
+        modality: `image`, `text`, `audio` or `video`.
         labels: Class names, in output order.
         preprocess: The modality's preprocessing spec (e.g. `ImagePreprocess`).
         opset: ONNX opset of the default domain.

@@ -17,6 +17,7 @@ from toolkit_deploy.spec import (
     ModelSpec,
     ParityReport,
     TextPreprocess,
+    VideoPreprocess,
 )
 
 LABELS = ("red", "green", "blue")
@@ -203,3 +204,75 @@ def write_sine(path: Path, freq: float = 440.0, seconds: float = 0.5, rate: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, data, rate, format=fmt, subtype=subtype)
     return path
+
+
+VIDEO_FRAMES, VIDEO_SIZE = 4, 16
+
+
+def colour_video_model_proto() -> onnx.ModelProto:
+    """A real toolkit-format video model: the dominant colour channel over all frames.
+
+    Graph: uint8 N×T×H×W×3 → float → mean over T, H, W → ×(10/255) → logits → softmax.
+    """
+    nodes = [
+        helper.make_node("Cast", [names.INPUT], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["x", "axes"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "scale"], [names.LOGITS]),
+        helper.make_node("Softmax", [names.LOGITS], [names.PROBABILITIES], axis=1),
+    ]
+    shape = [names.BATCH_AXIS, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE, 3]
+    graph = helper.make_graph(
+        nodes, "colour_video",
+        [helper.make_tensor_value_info(names.INPUT, TensorProto.UINT8, shape)],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [names.BATCH_AXIS, 3])
+         for n in names.OUTPUTS],
+        initializer=[numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes"),
+                     numpy_helper.from_array(np.array(10.0 / 255.0, np.float32), "scale")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    spec = ModelSpec(
+        modality="video", labels=LABELS,
+        preprocess=VideoPreprocess(frames=VIDEO_FRAMES, height=VIDEO_SIZE, width=VIDEO_SIZE,
+                                   resize="stretch"),
+        opset=18, provenance={"recipe": {"name": "test"}},
+        parity=ParityReport(True, 64, (1, 16), 1e-7, 1e-6, 1e-8, 1.0, 1e-4, 1e-3, 1.0),
+    )
+    helper.set_model_props(model, spec.to_metadata())
+    onnx.checker.check_model(model)
+    return model
+
+
+#: Container → codec the tests write it with.
+CONTAINERS = {".mp4": "libx264", ".webm": "libvpx-vp9", ".avi": "mpeg4", ".mkv": "libx264",
+              ".mov": "libx264", ".gif": "gif"}
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 10,
+                codec: str | None = None) -> Path:
+    """Encode RGB uint8 frames with PyAV (a GIF with Pillow) in the container of `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec = codec or CONTAINERS[path.suffix]
+    if codec == "gif":
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps,
+                       loop=0)
+        return path
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def colour_clip(colour: tuple[int, int, int], n: int = 12, size: tuple[int, int] = (32, 24)
+                ) -> list[np.ndarray]:
+    """`n` frames of a solid colour (even sizes: yuv420p needs them)."""
+    return [np.full((size[1], size[0], 3), colour, np.uint8) for _ in range(n)]

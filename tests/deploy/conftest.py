@@ -11,6 +11,7 @@ import pytest
 from tests.deploy.builders import (
     COLOURS,
     colour_model_proto,
+    colour_video_model_proto,
     keyword_model_proto,
     loudness_model_proto,
     write_image,
@@ -48,4 +49,12 @@ def loudness_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An audio model: loud or quiet, by the mean power of 0.25 s windows at 8 kHz."""
     path = tmp_path_factory.mktemp("model") / "loudness.onnx"
     onnx.save(loudness_model_proto(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def colour_video_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A video model: red, green or blue, by the dominant colour of 4 frames of 16×16."""
+    path = tmp_path_factory.mktemp("model") / "colour_video.onnx"
+    onnx.save(colour_video_model_proto(), path)
     return path

@@ -127,6 +127,6 @@ def test_wrong_array_dtype_and_type_are_clear() -> None:
 
 
 def test_registry_lists_modalities_and_refuses_unknown() -> None:
-    assert modalities() == ["audio", "image", "text"]
-    with pytest.raises(ValueError, match="valid modalities: audio, image, text"):
+    assert modalities() == ["audio", "image", "text", "video"]
+    with pytest.raises(ValueError, match="valid modalities: audio, image, text, video"):
         create_decoder("smell", None)

@@ -17,8 +17,9 @@ class Decoder(Protocol):
     """What every modality's decoder offers.
 
     A decoder may also have `decode_many(sources)` (decode a batch at once; each result an array
-    or the exception of that source) and `windowed = True` (each source gives K ≥ 1 model inputs,
-    stacked, whose probabilities are averaged).
+    or the exception of that source), `windowed = True` (each source gives K ≥ 1 model inputs,
+    stacked, whose probabilities are averaged) and `isolate = True` (the runtime decodes in
+    worker processes, so that a crash inside the decoder costs one input, not the run).
     """
 
     modality: str
@@ -34,6 +35,7 @@ _MODULES = {
     "image": ("toolkit_deploy.decoders.image", "ImageDecoder"),
     "text": ("toolkit_deploy.decoders.text", "TextDecoder"),
     "audio": ("toolkit_deploy.decoders.audio", "AudioDecoder"),
+    "video": ("toolkit_deploy.decoders.video", "VideoDecoder"),
 }
 
 

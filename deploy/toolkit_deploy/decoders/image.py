@@ -43,9 +43,9 @@ class ImageDecoder:
         if isinstance(source, (str, os.PathLike)):
             return self._from_file(Path(source))
         if isinstance(source, (bytes, bytearray, memoryview)):
-            return self._from_image(self._open(io.BytesIO(bytes(source)), "the given bytes"))
+            return self.from_image(self._open(io.BytesIO(bytes(source)), "the given bytes"))
         if isinstance(source, Image.Image):
-            return self._from_image(source)
+            return self.from_image(source)
         if isinstance(source, np.ndarray):
             return self._from_array(source)
         raise TypeError(
@@ -65,7 +65,7 @@ class ImageDecoder:
                     f"The file has {size} bytes, over the {MAX_FILE_BYTES}-byte limit for images."
                 )
             with open(path, "rb") as f:
-                return self._from_image(self._open(f, "the file"))
+                return self.from_image(self._open(f, "the file"))
 
     def _open(self, fp: Any, what: str) -> Image.Image:
         try:
@@ -111,9 +111,10 @@ class ImageDecoder:
             raise ValueError(
                 f"An image array must be H×W, H×W×1, H×W×3 or H×W×4. Got shape {array.shape}."
             )
-        return self._from_image(Image.fromarray(array))
+        return self.from_image(Image.fromarray(array))
 
-    def _from_image(self, image: Image.Image) -> np.ndarray:
+    def from_image(self, image: Image.Image) -> np.ndarray:
+        """A decoded image (or a video frame) → the spec's uint8 H×W×C array."""
         self._check_pixels(image)
         image = ImageOps.exif_transpose(image)
         if image.mode != self._mode:
