@@ -21,7 +21,14 @@ from typing import Any
 import tomllib
 
 from toolkit_deploy.decoders.text import check_encoding
-from toolkit_deploy.spec import RESIZE_MODES, AudioPreprocess, ImagePreprocess, TextPreprocess
+from toolkit_deploy.spec import (
+    RESIZE_MODES,
+    SAMPLINGS,
+    AudioPreprocess,
+    ImagePreprocess,
+    TextPreprocess,
+    VideoPreprocess,
+)
 
 FLIPS = ("none", "horizontal", "both")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -246,6 +253,75 @@ class AudioData:
             raise ValueError(f"Invalid data section: {e}") from e
 
 
+@dataclass(frozen=True)
+class VideoData:
+    """Data section of video recipes.
+
+    Attributes:
+        frames: Frames per clip given to the model (T).
+        image_size: Side of the square frames, in pixels.
+        resize: How frames are brought to size: crop, stretch or pad (the image code).
+        mean: Per-channel mean (after scaling to [0, 1]), applied inside the model.
+        std: Per-channel standard deviation, applied inside the model.
+        sampling: uniform (frames spread evenly over the clip) or fps (`fps` frames per second
+            from the start; a shorter clip repeats its last frame).
+        fps: Frames per second for fps sampling.
+        max_seconds: Longer videos are refused.
+        max_pixels: Videos with larger frames are refused.
+        max_frames: Videos with more frames are refused.
+        val_fraction: Share of each class held out for validation when the data has no val/.
+        test_fraction: Share of each class held out for the final test when the data has no
+            train/ split.
+        workers: DataLoader worker processes (0 decodes in the training process).
+        cache: Keep decoded clips in memory: ram, none, or auto (ram when they fit in 2 GiB).
+        flip: Training augmentation: none or horizontal (the whole clip, left-right, with
+            probability 1/2).
+    """
+
+    frames: int = 8
+    image_size: int = 48
+    resize: str = "crop"
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    sampling: str = "uniform"
+    fps: float = 4.0
+    max_seconds: float = 600.0
+    max_pixels: int = 8_300_000
+    max_frames: int = 36_000
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 0
+    cache: str = "auto"
+    flip: str = "horizontal"
+
+    def __post_init__(self) -> None:
+        _check_loading(self)
+        _check(self.frames >= 1, "data.frames", "an int >= 1", self.frames)
+        _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
+        _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
+        _check(self.sampling in SAMPLINGS, "data.sampling", f"one of {SAMPLINGS}", self.sampling)
+        _check(self.flip in ("none", "horizontal"), "data.flip", "one of ('none', 'horizontal')",
+               self.flip)
+        self.preprocess()  # mean/std lengths, caps
+
+    @property
+    def decoder_options(self) -> dict[str, Any]:
+        """Options of the runtime's video decoder (none)."""
+        return {}
+
+    def preprocess(self) -> VideoPreprocess:
+        """The runtime's preprocessing spec for this data section."""
+        try:
+            return VideoPreprocess(
+                frames=self.frames, height=self.image_size, width=self.image_size,
+                resize=self.resize, mean=self.mean, std=self.std, sampling=self.sampling,
+                fps=self.fps, max_seconds=self.max_seconds, max_pixels=self.max_pixels,
+                max_frames=self.max_frames,
+            )
+        except ValueError as e:
+            raise ValueError(f"Invalid data section: {e}") from e
+
+
 def _vocab_size(document: dict[str, Any]) -> int:
     """Number of ids of a tokenizer JSON document (largest id + 1, added tokens included)."""
     vocab = document["model"]["vocab"]
@@ -255,7 +331,8 @@ def _vocab_size(document: dict[str, Any]) -> int:
 
 
 #: Data section type for each modality.
-DATA_TYPES: dict[str, type] = {"image": ImageData, "text": TextData, "audio": AudioData}
+DATA_TYPES: dict[str, type] = {
+    "image": ImageData, "text": TextData, "audio": AudioData, "video": VideoData}
 
 
 @dataclass(frozen=True)
@@ -284,8 +361,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ConvModel(ModelConfig):
-    """Model section of convolutional recipes (images; audio, on log-mel spectrograms): the
-    common keys, and
+    """Model section of convolutional recipes (images; audio, on log-mel spectrograms; video, on
+    frames and frame differences stacked as channels): the common keys, and
 
     Attributes:
         channels: Widths of the convolutional stages (one stage halves the resolution).
@@ -335,7 +412,8 @@ class TextModel(ModelConfig):
 
 
 #: Model section type for each modality.
-MODEL_TYPES: dict[str, type] = {"image": ConvModel, "text": TextModel, "audio": ConvModel}
+MODEL_TYPES: dict[str, type] = {
+    "image": ConvModel, "text": TextModel, "audio": ConvModel, "video": ConvModel}
 
 
 @dataclass(frozen=True)

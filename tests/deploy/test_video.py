@@ -40,6 +40,13 @@ def test_every_container_gives_the_same_frames(tmp_path: Path, suffix: str, code
     np.testing.assert_allclose(indices, [2, 6, 10, 14, 18], atol=0.6)
 
 
+def test_only_the_frames_needed_are_decoded(tmp_path: Path) -> None:
+    # 40 frames, 2 wanted (frames 10 and 30): decoding stops at frame 30, which is no truncation.
+    path = write_video(tmp_path / "long.mp4", ramp(40, step=5))
+    np.testing.assert_allclose(decoder(frames=2)(path).mean(axis=(1, 2, 3)) / 5, [10, 30],
+                               atol=0.6)
+
+
 def test_fps_sampling_and_short_clips(tmp_path: Path) -> None:
     path = write_video(tmp_path / "ramp.mkv", ramp(20), fps=10, codec="ffv1")  # lossless, 2 s
     frames = decoder(frames=6, sampling="fps", fps=4.0)(path)

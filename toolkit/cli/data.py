@@ -26,7 +26,7 @@ def make(kind: str, out: str, per_class: int, seed: int) -> None:
     English, Chinese and French, some with a BOM); docstrings (.txt paragraphs of this Python's
     standard-library docstrings in 5 topics: text, numbers, files, network, concurrency); sounds
     (WAV and FLAC clips of 6 sound-event classes at mixed sample rates, bit depths and channel
-    counts).
+    counts); motion (MP4 and WebM clips of a shape that grows, moves, rotates or shrinks).
     """
     from toolkit.data import make_dataset
 

@@ -31,6 +31,12 @@ def _sounds(out: Path, per_class: int, seed: int) -> int:
     return make_sounds(out, per_class=per_class, seed=seed)
 
 
+def _motion(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.data.motion import make_motion
+
+    return make_motion(out, per_class=per_class, seed=seed)
+
+
 #: Kind → (description, maker(out, per_class, seed) -> number of files written).
 KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
     "shapes": ("images: 5 shape classes with random colour, size, position, rotation, clutter",
@@ -41,6 +47,8 @@ KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
                    _docstrings),
     "sounds": ("audio: 6 classes of synthesised sound events (tones, buzzes, chirps up and down, "
                "noise bursts, clicks) at mixed rates and formats", _sounds),
+    "motion": ("video: 4 classes of motion (grow, move, rotate, shrink) of shapes over clutter, "
+               "MP4 and WebM", _motion),
 }
 
 

@@ -54,4 +54,4 @@ def create_model(recipe: Any, n_classes: int, preprocess: Any = None) -> nn.Modu
 
 
 # Families register themselves on import.
-from toolkit.models import audio, cnn, text  # noqa: E402,F401
+from toolkit.models import audio, cnn, text, video  # noqa: E402,F401

@@ -1,5 +1,5 @@
 """Training-time augmentation of decoded batches (uint8 N×H×W×C images, int64 N×L token ids,
-float32 N×samples waveforms), seeded.
+float32 N×samples waveforms, uint8 N×T×H×W×C clips), seeded.
 
 Applied in the training loop only: validation, evaluation and the exported graph never see it.
 """
@@ -107,6 +107,11 @@ def augment(batch: torch.Tensor, data: object, generator: torch.Generator) -> to
     """Every augmentation the recipe's data section names, in a fixed order."""
     if hasattr(data, "token_dropout"):
         return drop_tokens(batch, data.token_dropout, generator)
+    if hasattr(data, "frames"):  # video: the whole clip flips, every frame alike
+        if data.flip == "none":
+            return batch
+        mask = torch.rand(len(batch), generator=generator) < 0.5
+        return torch.where(mask.view(-1, 1, 1, 1, 1), batch.flip(3), batch)
     if hasattr(data, "sample_rate"):
         batch = shift_audio(batch, round(data.time_shift * data.sample_rate), generator)
         batch = audio_gain(batch, data.gain_db, generator)

@@ -127,10 +127,11 @@ class VideoDecoder:
                 if index in wanted:
                     picked[index] = frame
                 if index >= wanted[-1]:
-                    break
-            if not picked or count < known - max(1, round(_COUNT_SLACK * known)):
-                raise DecodeError(f"The video is truncated or corrupt: its header announces "
-                                  f"{known} frames, but {count} could be decoded.")
+                    break  # every wanted frame is here; the rest need not be decoded
+            else:  # the stream ended before the last wanted frame
+                if not picked or count < known - max(1, round(_COUNT_SLACK * known)):
+                    raise DecodeError(f"The video is truncated or corrupt: its header announces "
+                                      f"{known} frames, but {count} could be decoded.")
             last = picked[max(picked)]
             return [picked.get(i, last) for i in wanted]
         # Unknown frame count, or fixed-rate sampling: pick by presentation time, streaming.
