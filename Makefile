@@ -24,7 +24,7 @@ $(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_de
 	touch $@
 
 # Make data → train → export (with parity) → score → evaluate on fresh held-out data, for images,
-# then text, then audio.
+# then text, audio and video.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 300 --seed 0
@@ -51,6 +51,14 @@ demo: $(VENV)/.installed
 	$(TOOLKIT) score $(DEMO)/audio-model.onnx $(DEMO)/sounds-new --out $(DEMO)/audio-predictions.csv
 	head -n 4 $(DEMO)/audio-predictions.csv
 	$(TOOLKIT) evaluate $(DEMO)/audio-model.onnx --data $(DEMO)/sounds-new
+	@echo "--- video: shapes that grow, move, rotate or shrink; MP4 and WebM ---"
+	$(TOOLKIT) data make motion $(DEMO)/motion --per-class 150 --seed 0
+	$(TOOLKIT) data make motion $(DEMO)/motion-new --per-class 40 --seed 1
+	$(TOOLKIT) train video-cnn --data $(DEMO)/motion --out $(DEMO)/video-run
+	$(TOOLKIT) export $(DEMO)/video-run --out $(DEMO)/video-model.onnx
+	$(TOOLKIT) score $(DEMO)/video-model.onnx $(DEMO)/motion-new --out $(DEMO)/video-predictions.csv
+	head -n 4 $(DEMO)/video-predictions.csv
+	$(TOOLKIT) evaluate $(DEMO)/video-model.onnx --data $(DEMO)/motion-new
 
 test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .
