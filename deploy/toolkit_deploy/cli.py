@@ -111,7 +111,7 @@ threads_option = click.option(
 )
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
-    help="Decoding threads  [default: cores available]",
+    help="Decoding threads (worker processes for video)  [default: cores available]",
 )
 encoding_option = click.option(
     "--encoding", default=None,
