@@ -19,7 +19,7 @@ def test_recipes_lists_and_shows() -> None:
     listing = CliRunner().invoke(main, ["recipes"])
     assert listing.exit_code == 0
     names = [line.split()[0] for line in listing.output.splitlines()]
-    assert names == ["audio-cnn", "image-cnn", "text-bag", "text-encoder"]
+    assert names == ["audio-cnn", "image-cnn", "text-bag", "text-encoder", "video-cnn"]
     shown = CliRunner().invoke(main, ["recipes", "image-cnn"])
     assert "[optim]" in shown.output and "lr =" in shown.output
     missing = CliRunner().invoke(main, ["recipes", "nope"])

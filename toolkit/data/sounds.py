@@ -76,7 +76,8 @@ def make_sounds(out: Path, per_class: int = 200, seed: int = 0) -> int:
     Args:
         out: A folder that does not exist yet or is empty.
         per_class: Clips per class.
-        seed: Seed; the same seed writes byte-identical files.
+        seed: Seed; the same seed writes the same samples (libsndfile stamps float WAV files
+            with the time they were written, so their bytes differ there).
 
     Returns:
         The number of files written.
