@@ -1,6 +1,6 @@
 """The `toolkit` command line. The runtime owns `score`, `inspect` and `evaluate`; the training
-stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train` and `export` through the
-`toolkit.commands` entry-point group.
+stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train`, `export` and `package`
+through the `toolkit.commands` entry-point group.
 
 Exit codes: 0 success; 1 fatal error (nothing or not everything could run); 2 usage error;
 3 the run finished but some inputs failed (they are rows with an `error`).
@@ -28,6 +28,7 @@ TRAINING_COMMANDS = {
     "recipes": "List the built-in training recipes.",
     "train": "Train a classifier from a recipe.",
     "export": "Export a run to one ONNX file with proven parity.",
+    "package": "Build wheels that install one model as a runtime-only package.",
 }
 INSTALL_TRAINING = (
     "pip install -c constraints.txt ./deploy . (from a clone of the toolkit repository; "
@@ -97,14 +98,19 @@ class ToolkitGroup(click.Group):
 def main() -> None:
     """Train classifiers, export them to one proven ONNX file, score folders without torch.
 
-    Runtime commands: score, inspect, evaluate. Training commands: data, recipes, train, export.
+    Runtime commands: score, inspect, evaluate. Training commands: data, recipes, train, export,
+    package.
     """
 
 
-device_option = click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
-    help="Where ONNX Runtime runs; cuda is an error (never a silent CPU run) if unusable.",
-)
+def device_option(default: str = "cpu") -> Callable:
+    return click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default=default,
+        show_default=True,
+        help="Where ONNX Runtime runs; cuda is an error (never a silent CPU run) if unusable.",
+    )
+
+
 threads_option = click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="ONNX Runtime intra-op threads  [default: cores available]",
@@ -128,30 +134,7 @@ batch_option = click.option(
 )
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("inputs", metavar="INPUT", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
-              help="Predictions table: .csv or .jsonl.")
-@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Add the K most probable labels and probabilities as columns.")
-@batch_option
-@workers_option
-@threads_option
-@device_option
-@text_column_option
-@click.option("--id-column", default=None,
-              help="Column (or JSON key) with the row id of a .csv/.jsonl table  [default: id "
-                   "when present, else the line number]")
-@encoding_option
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@library_errors
-def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, workers: int | None,
-          threads: int | None, device: str, text_column: str, id_column: str | None,
-          encoding: str | None, overwrite: bool, quiet: bool) -> None:
-    """Score every file under INPUT (a folder, recursive, sorted; or one file) with MODEL.
-
+SCORE_HELP = """
     Writes one row per file: path (relative to INPUT), label, score (its probability), error
     (empty when scored). A file that cannot be read becomes a row with its error and the run goes
     on. Exit code 0 when every file was scored, 3 when some failed, 1 on a fatal error.
@@ -160,6 +143,39 @@ def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, worker
     text per line), .csv or .jsonl file (one text per row, in --text-column); rows then also
     carry an id column: the row's id, or its line number.
     """
+
+
+def score_options(device: str = "cpu") -> Callable:
+    """The arguments and options of `toolkit score` after MODEL (packaged models' `score` has the
+    same ones, with their own default device)."""
+    decorators = [
+        click.argument("inputs", metavar="INPUT", type=click.Path()),
+        click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+                     help="Predictions table: .csv or .jsonl."),
+        click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Add the K most probable labels and probabilities as columns."),
+        batch_option, workers_option, threads_option, device_option(device), text_column_option,
+        click.option("--id-column", default=None,
+                     help="Column (or JSON key) with the row id of a .csv/.jsonl table  "
+                          "[default: id when present, else the line number]"),
+        encoding_option,
+        click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]
+
+    def apply(func: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
+                      workers: int | None, threads: int | None, device: str, text_column: str,
+                      id_column: str | None, encoding: str | None, overwrite: bool,
+                      quiet: bool) -> None:
+    """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed."""
     from toolkit_deploy.score import score as run_score
 
     summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
@@ -168,6 +184,15 @@ def score(model: str, inputs: str, out: str, top_k: int, batch_size: int, worker
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)
+
+
+@main.command(help="Score every file under INPUT (a folder, recursive, sorted; or one file) "
+                   "with MODEL.\n" + SCORE_HELP)
+@click.argument("model", type=click.Path(dir_okay=False))
+@score_options()
+@library_errors
+def score(model: str, **options: Any) -> None:
+    run_score_command(model, **options)
 
 
 @main.command()
@@ -215,7 +240,7 @@ def inspect(model: str, as_json: bool) -> None:
 @batch_option
 @workers_option
 @threads_option
-@device_option
+@device_option()
 @text_column_option
 @click.option("--label-column", default="label", show_default=True,
               help="Column (or JSON key) holding the label in a .csv/.jsonl table.")

@@ -19,8 +19,9 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
     Inputs and outputs are read from the graph itself (dynamic axes by name), the rest from the
     file's metadata, which is validated.
     """
-    import onnxruntime as ort
+    from toolkit_deploy.session import onnxruntime
 
+    ort = onnxruntime()
     path = Path(model)
     if not path.is_file():
         raise FileNotFoundError(f"Model file {path} does not exist.")

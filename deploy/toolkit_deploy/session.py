@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from toolkit_deploy.errors import DeviceError
 
@@ -32,14 +33,25 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+def onnxruntime() -> Any:
+    """The `onnxruntime` module (CPU or GPU build), or an ImportError saying which to install."""
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ImportError(
+            "toolkit-deploy needs ONNX Runtime: pip install 'toolkit-deploy[cpu]', or "
+            "'toolkit-deploy[gpu]' for CUDA (onnxruntime-gpu; never both)."
+        ) from e
+    return ort
+
+
 def resolve_device(device: str) -> str:
     """Turn `auto` into `cuda` when ONNX Runtime has CUDA, else `cpu`; validate the name."""
     if device not in DEVICES:
         raise ValueError(f"Unknown device {device!r}; valid devices: {', '.join(DEVICES)}.")
     if device != "auto":
         return device
-    import onnxruntime as ort
-
+    ort = onnxruntime()
     return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
 
@@ -54,8 +66,7 @@ def create_session(path: str | os.PathLike, device: str = "cpu", threads: int | 
     Raises:
         DeviceError: CUDA was asked for but the session does not run on it.
     """
-    import onnxruntime as ort
-
+    ort = onnxruntime()
     resolved = resolve_device(device)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1. Got {threads}.")

@@ -118,6 +118,21 @@ def long_texts(texts: list[str], decoder: Any) -> list[str]:
     return out
 
 
+def _held_out_figures(run: Run) -> dict[str, Any]:
+    """The run's final figures on its held-out split (for model cards), without the per-class
+    detail."""
+    import json
+
+    from toolkit.run import RESULTS
+
+    path = run.path / RESULTS
+    if not path.is_file():
+        return {}
+    results = json.loads(path.read_text(encoding="utf-8"))
+    keys = ("split", "n_samples", "accuracy", "macro_f1", "weighted_f1")
+    return {k: results[k] for k in keys if k in results}
+
+
 def _versions() -> dict[str, str]:
     import onnxruntime
     import onnxscript
@@ -206,6 +221,7 @@ def export_run(
             "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
             "best_epoch": run.info.get("best_epoch"),
             "data_fingerprint": run.info.get("data_fingerprint"),
+            "results": _held_out_figures(run),
             "versions": made_by, "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )

@@ -1,0 +1,214 @@
+"""`package_model`: one model file → standard wheels that install a runtime-only package.
+
+DIST gets two wheels: the model's (package NAME: the `.onnx` file, its sha256, a model card as
+the wheel's description, `NAME.load()` and the `NAME` command) and the runtime's (toolkit-deploy,
+built from the installed runtime). The runtime is a dependency rather than vendored into the
+model's wheel: several model packages then share one runtime in an environment (vendored copies
+of `toolkit_deploy` would overwrite each other), and a runtime fix needs no model rebuilt. The
+model wheel requires exactly the runtime extras its modality needs, with `cpu` (onnxruntime) or
+`gpu` (onnxruntime-gpu).
+
+Wheels are written directly (they are zip files with a fixed layout, PEP 427), so packaging needs
+no build backend and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import toolkit_deploy
+from toolkit_deploy.info import describe
+from toolkit_deploy.packaged import sha256_of
+
+#: Runtime extras each modality needs besides ONNX Runtime.
+MODALITY_EXTRAS = {"image": [], "text": ["text"], "audio": ["audio"], "video": ["video"]}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_VERSION = re.compile(r"^\d+(\.\d+)*([ab]|rc)?\d*$")
+#: A fixed timestamp for every file: the same inputs give the same wheel bytes.
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Packaged:
+    model_wheel: Path
+    runtime_wheel: Path
+    requires: tuple[str, ...]
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def write_wheel(dist: Path, name: str, version: str, files: dict[str, bytes],
+                metadata_text: str, entry_points: str = "") -> Path:
+    """Write `name-version-py3-none-any.whl` holding `files` (archive path → bytes)."""
+    info = f"{name}-{version}.dist-info"
+    files = dict(files)
+    files[f"{info}/METADATA"] = metadata_text.encode()
+    files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: toolkit\nRoot-Is-Purelib: true\n"
+                              b"Tag: py3-none-any\n")
+    if entry_points:
+        files[f"{info}/entry_points.txt"] = entry_points.encode()
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
+    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
+    path = dist / f"{name}-{version}-py3-none-any.whl"
+    tmp = path.with_name(path.name + ".partial")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for arcname, data in files.items():
+            wheel.writestr(zipfile.ZipInfo(arcname, _EPOCH), data, zipfile.ZIP_DEFLATED)
+    os.replace(tmp, path)
+    return path
+
+
+def runtime_wheel(dist: Path) -> Path:
+    """The toolkit-deploy wheel, built from the runtime installed here (its files and metadata)."""
+    meta = metadata.metadata("toolkit-deploy")
+    version = meta["Version"]
+    root = Path(toolkit_deploy.__file__).parent
+    files = {f"toolkit_deploy/{p.relative_to(root).as_posix()}": p.read_bytes()
+             for p in sorted(root.rglob("*.py"))}
+    lines = ["Metadata-Version: 2.1", "Name: toolkit-deploy", f"Version: {version}",
+             f"Summary: {meta['Summary']}", f"Requires-Python: {meta['Requires-Python']}"]
+    lines += [f"Provides-Extra: {e}" for e in meta.get_all("Provides-Extra") or []]
+    lines += [f"Requires-Dist: {r}" for r in meta.get_all("Requires-Dist") or []]
+    text = "\n".join(lines) + "\nDescription-Content-Type: text/markdown\n\n" + (
+        meta.get_payload() or "")
+    return write_wheel(dist, "toolkit_deploy", version, files, text,
+                       "[console_scripts]\ntoolkit = toolkit_deploy.cli:main\n")
+
+
+def model_card(name: str, version: str, info: dict, sha256: str, gpu: bool) -> str:
+    """The model wheel's description: what the model is, how good, how proven, how to call it."""
+    parity = info["parity"] or {}
+    prov = info["provenance"]
+    results = prov.get("results") or {}
+    figures = (f"{results.get('split', '?')} split: {results.get('n_samples', '?')} samples, "
+               f"accuracy {results.get('accuracy', float('nan')):.4f}, macro F1 "
+               f"{results.get('macro_f1', float('nan')):.4f}" if results else "not recorded")
+    inputs = "; ".join(f"`{t['name']}` {t['dtype']} {t['shape']}" for t in info["inputs"])
+    versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
+    device = "cuda" if gpu else "cpu"
+    proof = (f"{'passed' if parity.get('passed') else 'NOT passed'} on "
+             f"{parity.get('n_samples', '?')} held-out samples: top-1 agreement "
+             f"{parity.get('top1_agreement', '?')}, max abs logit difference "
+             f"{parity.get('max_abs_diff', '?')}")
+    return f"""# {name} {version}
+
+{"An" if info['modality'][0] in "aeiou" else "A"} {info['modality']} classifier packaged by toolkit: the ONNX model and a torch-free runtime
+({'onnxruntime-gpu: it runs on CUDA and refuses to start without it' if gpu else 'onnxruntime'}).
+
+| | |
+| --- | --- |
+| labels | {', '.join(info['labels'])} |
+| input | {inputs} |
+| outputs | `logits`, `probabilities` (N × {len(info['labels'])}) |
+| preprocessing | {json.dumps(info['preprocess'], ensure_ascii=False)} |
+| held-out figures | {figures} |
+| parity with PyTorch | {proof} |
+| recipe | {prov.get('recipe', {}).get('name', '?')} (best epoch {prov.get('best_epoch', '?')}) |
+| made by | {versions} |
+| model sha256 | `{sha256}` (checked at every load) |
+
+## Use
+
+```bash
+pip install --find-links DIST {name}
+{name} score INPUT --out predictions.csv     # the options and columns of `toolkit score`
+{name} info                                   # this card's facts, from the model itself
+```
+
+```python
+import {name}
+model = {name}.load()          # a toolkit_deploy.Predictor, on {device}
+model.predict([...])
+```
+"""
+
+
+def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
+                  version: str = "0.1.0", gpu: bool = False) -> Packaged:
+    """Build the model's wheel and the runtime's wheel into `dist`.
+
+    Args:
+        model: A toolkit model file (`toolkit export`).
+        dist: Folder for the wheels (created if needed).
+        name: Package, import and command name (lower-case letters, digits, underscores).
+        version: The model package's version.
+        gpu: Depend on onnxruntime-gpu (and run on CUDA by default) instead of onnxruntime.
+
+    Raises:
+        ValueError: A bad name or version.
+        ModelFormatError: `model` is not a toolkit model.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"--name must be lower-case letters, digits and underscores, starting "
+                         f"with a letter (it is the import and command name). Got {name!r}.")
+    if name in ("toolkit", "toolkit_deploy"):
+        raise ValueError(f"--name {name!r} is taken by the toolkit itself; choose another.")
+    if not _VERSION.match(version):
+        raise ValueError(f"--version must look like 1.2.0. Got {version!r}.")
+    model = Path(model)
+    info = describe(model)  # validates the file and its metadata
+    if (model.parent / f"{model.name}.data").exists():
+        raise ValueError(f"{model} keeps its weights in external data; packaging supports "
+                         "single-file models only.")
+    dist = Path(dist)
+    dist.mkdir(parents=True, exist_ok=True)
+    sha256 = sha256_of(model)
+    device = "cuda" if gpu else "cpu"
+    extras = ",".join(["gpu" if gpu else "cpu", *MODALITY_EXTRAS[info["modality"]]])
+    runtime_version = metadata.version("toolkit-deploy")
+    requires = (f"toolkit-deploy[{extras}]=={runtime_version}",)
+    init = f'''"""{name}: a {info["modality"]} classifier packaged by toolkit (labels: \\
+{", ".join(info["labels"])}). `{name}.load()` gives a ready Predictor."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+__version__ = "{version}"
+MODEL_SHA256 = "{sha256}"
+DEVICE = "{device}"
+
+
+def model_path() -> Path:
+    """The packaged model file."""
+    return Path(str(files(__name__) / "model.onnx"))
+
+
+def load(device: str = DEVICE, threads: int | None = None, **decoder_options: Any) -> Any:
+    """A ready `toolkit_deploy.Predictor` for the packaged model, after checking its sha256."""
+    from toolkit_deploy.packaged import load_checked
+
+    return load_checked(model_path(), MODEL_SHA256, device, threads, **decoder_options)
+'''
+    cli = f'''"""The `{name}` command: `{name} score INPUT --out preds.csv`, `{name} info`."""
+
+from toolkit_deploy.packaged import package_cli
+
+from {name} import DEVICE, MODEL_SHA256, __version__, load, model_path
+
+main = package_cli("{name}", __version__, load, model_path, MODEL_SHA256, DEVICE)
+'''
+    card = model_card(name, version, info, sha256, gpu)
+    files = {f"{name}/__init__.py": init.encode(), f"{name}/cli.py": cli.encode(),
+             f"{name}/model.onnx": model.read_bytes(), f"{name}/MODEL_CARD.md": card.encode()}
+    meta = "\n".join([
+        "Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+        f"Summary: {info['modality']} classifier ({len(info['labels'])} labels), packaged by "
+        "toolkit", "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires],
+        "Description-Content-Type: text/markdown", "", card])
+    wheel = write_wheel(dist, name, version, files, meta,
+                        f"[console_scripts]\n{name} = {name}.cli:main\n")
+    return Packaged(wheel, runtime_wheel(dist), requires)
