@@ -97,14 +97,17 @@ def model_card(name: str, version: str, info: dict, sha256: str, gpu: bool) -> s
     inputs = "; ".join(f"`{t['name']}` {t['dtype']} {t['shape']}" for t in info["inputs"])
     versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
     device = "cuda" if gpu else "cpu"
+    article = "An" if info["modality"][0] in "aeiou" else "A"
+    runtime = ("onnxruntime-gpu: it runs on CUDA and refuses to start without it" if gpu
+               else "onnxruntime")
     proof = (f"{'passed' if parity.get('passed') else 'NOT passed'} on "
              f"{parity.get('n_samples', '?')} held-out samples: top-1 agreement "
              f"{parity.get('top1_agreement', '?')}, max abs logit difference "
              f"{parity.get('max_abs_diff', '?')}")
     return f"""# {name} {version}
 
-{"An" if info['modality'][0] in "aeiou" else "A"} {info['modality']} classifier packaged by toolkit: the ONNX model and a torch-free runtime
-({'onnxruntime-gpu: it runs on CUDA and refuses to start without it' if gpu else 'onnxruntime'}).
+{article} {info['modality']} classifier packaged by toolkit: the ONNX model and a torch-free runtime
+({runtime}).
 
 | | |
 | --- | --- |
