@@ -1,6 +1,6 @@
-"""The `toolkit` command line. The runtime owns `score`, `inspect` and `evaluate`; the training
-stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train`, `export` and `package`
-through the `toolkit.commands` entry-point group.
+"""The `toolkit` command line. The runtime owns `score`, `inspect`, `evaluate` and `compare`; the
+training stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train`, `export` and
+`package` through the `toolkit.commands` entry-point group.
 
 Exit codes: 0 success; 1 fatal error (nothing or not everything could run); 2 usage error;
 3 the run finished but some inputs failed (they are rows with an `error`).
@@ -98,8 +98,8 @@ class ToolkitGroup(click.Group):
 def main() -> None:
     """Train classifiers, export them to one proven ONNX file, score folders without torch.
 
-    Runtime commands: score, inspect, evaluate. Training commands: data, recipes, train, export,
-    package.
+    Runtime commands: score, inspect, evaluate, compare. Training commands: data, recipes, train,
+    export, package.
     """
 
 
@@ -275,6 +275,53 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
                               text_column=text_column, label_column=label_column,
                               encoding=encoding)
     print_evaluation(result, as_json)
+
+
+@main.command()
+@click.argument("targets", metavar="RUN_OR_MODEL...", nargs=-1, required=True,
+                type=click.Path(exists=True))
+@click.option("--data", type=click.Path(exists=True),
+              help="Evaluate every target on this labelled data  [default: show the figures "
+                   "each one recorded]")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
+              help="Split of a split dataset  [default: test, else val]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
+@batch_option
+@device_option()
+@library_errors
+def compare(targets: tuple[str, ...], data: str | None, split: str | None, as_json: bool,
+            batch_size: int, device: str) -> None:
+    """Show the figures of several runs and model files side by side (e.g. fp32 vs int8, or the
+    trials of a sweep).
+
+    Without --data, each target's recorded figures: a run's final held-out figures, a model's
+    (those of the run it was exported from) and its parity. With --data, every target is
+    evaluated on the same data (run folders need the training stack).
+    """
+    from pathlib import Path
+
+    from toolkit_deploy.compare import comparison_row, format_comparison, recorded_figures
+
+    rows = []
+    for target in targets:
+        if data is None:
+            figures = recorded_figures(target)
+        elif Path(target).is_dir():
+            if not training_installed():
+                raise click.ClickException(f"Evaluating a run folder needs the training stack: "
+                                           f"{INSTALL_TRAINING}.")
+            from toolkit.evaluation import evaluate_run
+
+            figures = evaluate_run(target, data, split=split, batch_size=batch_size,
+                                   device=device)
+        else:
+            from toolkit_deploy.evaluate import evaluate as run_evaluate
+
+            figures = run_evaluate(target, data, split=split, batch_size=batch_size,
+                                   device=device)
+        rows.append(comparison_row(target, figures))
+    click.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json
+               else format_comparison(rows))
 
 
 def print_evaluation(result: dict[str, Any], as_json: bool) -> None:

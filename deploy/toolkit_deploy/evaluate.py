@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from toolkit_deploy import tables
 from toolkit_deploy.dataset import find_splits, read_labelled
 from toolkit_deploy.errors import DatasetError, DecodeError
@@ -118,7 +120,7 @@ def evaluate_with(
 
     from tqdm import tqdm
 
-    targets, preds, errors = [], [], []
+    targets, preds, probs, errors = [], [], [], []
     stream = predict_files(model, sources, batch_size, workers)
     for p in tqdm(stream, total=len(sources), desc="evaluate", unit="input", file=sys.stderr,
                   disable=None if progress else True):
@@ -127,13 +129,14 @@ def evaluate_with(
         else:
             targets.append(truth[p.index])
             preds.append(int(p.probs.argmax()))
+            probs.append(p.probs)
     if not targets:
         raise DatasetError(f"No file of {folder} could be scored; first error: {errors[0]}.")
     return {
         "model": str(model.path),
         "data": str(folder),
         "split": split_name,
-        **classification_metrics(targets, preds, model.labels),
+        **classification_metrics(targets, preds, model.labels, np.stack(probs)),
         "n_failed": len(errors),
         "errors": errors,
     }

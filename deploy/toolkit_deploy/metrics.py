@@ -15,20 +15,57 @@ def confusion_matrix(targets: Sequence[int], preds: Sequence[int], n_classes: in
     return matrix
 
 
+#: Top-k accuracies reported (those with k below the number of classes).
+TOP_KS = (2, 3, 5)
+#: Most confused (true, predicted) pairs reported.
+CONFUSED_PAIRS = 5
+
+
+def top_k_accuracy(targets: Sequence[int], probs: np.ndarray, k: int) -> float:
+    """Share of samples whose true class is among the k most probable (ties: the lower index)."""
+    if len(targets) == 0:
+        return 0.0
+    ranked = np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :k]
+    return float((ranked == np.asarray(targets)[:, None]).any(axis=1).mean())
+
+
+def confused_pairs(matrix: np.ndarray, labels: Sequence[str],
+                   most: int = CONFUSED_PAIRS) -> list[dict[str, Any]]:
+    """The off-diagonal cells with the most samples: which true class is taken for which."""
+    support = matrix.sum(axis=1)
+    cells = [(int(matrix[t, p]), t, p) for t in range(len(labels)) for p in range(len(labels))
+             if t != p and matrix[t, p] > 0]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return [{"true": labels[t], "predicted": labels[p], "count": n,
+             "share_of_true": n / int(support[t])} for n, t, p in cells[:most]]
+
+
 def classification_metrics(
-    targets: Sequence[int], preds: Sequence[int], labels: Sequence[str]
+    targets: Sequence[int], preds: Sequence[int], labels: Sequence[str],
+    probs: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, macro and weighted F1, per-class precision/recall/F1/support, confusion matrix.
+    """Accuracy, top-k accuracy, macro and weighted F1, per-class precision/recall/F1/support,
+    confusion matrix and the most confused class pairs.
 
     A class with no predictions (or no samples) gets precision (or recall) 0, as scikit-learn's
     `zero_division=0` does.
 
+    Args:
+        targets: True class indices.
+        preds: Predicted class indices.
+        labels: Class names.
+        probs: Class probabilities (N × classes), for top-k accuracy; omitted when None.
+
     Returns:
-        A JSON-ready dict with keys `n_samples`, `accuracy`, `macro_f1`, `weighted_f1`,
-        `per_class` ({label: {precision, recall, f1, support}}), `labels`, `confusion_matrix`.
+        A JSON-ready dict with keys `n_samples`, `accuracy`, `top_k_accuracy` ({k: value}, with
+        `probs`), `macro_f1`, `weighted_f1`, `per_class` ({label: {precision, recall, f1,
+        support}}), `labels`, `confusion_matrix`, `confused_pairs`.
     """
     if len(targets) != len(preds):
         raise ValueError(f"targets and preds differ in length: {len(targets)} vs {len(preds)}.")
+    if probs is not None and np.shape(probs) != (len(targets), len(labels)):
+        raise ValueError(f"probs must be {len(targets)} × {len(labels)}. Got "
+                         f"{np.shape(probs)}.")
     n = len(targets)
     matrix = confusion_matrix(targets, preds, len(labels))
     tp = np.diag(matrix).astype(np.float64)
@@ -39,9 +76,12 @@ def classification_metrics(
         recall = np.where(support > 0, tp / support, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     present = support > 0
+    top_k = ({str(k): top_k_accuracy(targets, probs, k) for k in TOP_KS if k < len(labels)}
+             if probs is not None else {})
     return {
         "n_samples": n,
         "accuracy": float(tp.sum() / n) if n else 0.0,
+        "top_k_accuracy": top_k,
         # Macro averages over the classes that occur, as a test set may lack some labels.
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "weighted_f1": float((f1 * support).sum() / support.sum()) if n else 0.0,
@@ -56,6 +96,7 @@ def classification_metrics(
         },
         "labels": list(labels),
         "confusion_matrix": matrix.tolist(),
+        "confused_pairs": confused_pairs(matrix, labels),
     }
 
 
@@ -66,6 +107,11 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     lines = [
         f"samples {metrics['n_samples']}   accuracy {metrics['accuracy']:.4f}   "
         f"macro F1 {metrics['macro_f1']:.4f}   weighted F1 {metrics['weighted_f1']:.4f}",
+    ]
+    top_k = metrics.get("top_k_accuracy") or {}
+    if top_k:
+        lines.append("   ".join(f"top-{k} accuracy {v:.4f}" for k, v in top_k.items()))
+    lines += [
         "",
         f"{'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
     ]
@@ -82,4 +128,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     lines.append(" " * width + "".join(f"{s:>{cell}}" for s in short))
     for label, row in zip(labels, metrics["confusion_matrix"], strict=True):
         lines.append(f"{label:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
+    pairs = metrics.get("confused_pairs") or []
+    if pairs:
+        lines += ["", "most confused (true → predicted)"]
+        lines += [f"  {p['true']} → {p['predicted']}: {p['count']} "
+                  f"({p['share_of_true']:.1%} of {p['true']})" for p in pairs]
     return "\n".join(lines)

@@ -35,3 +35,33 @@ def test_table_shows_every_class_and_the_matrix() -> None:
     text = format_metrics(classification_metrics([0, 1], [0, 0], ["cat", "dog"]))
     assert "accuracy 0.5000" in text
     assert "cat" in text and "dog" in text and "confusion matrix" in text
+
+
+def test_top_k_accuracy_and_confused_pairs_by_hand() -> None:
+    import numpy as np
+
+    from toolkit_deploy.metrics import classification_metrics
+
+    labels = ["a", "b", "c", "d"]
+    # Six samples; the true class's rank: 1, 2, 3, 1, 4, 2.
+    probs = np.array([
+        [0.7, 0.1, 0.1, 0.1],   # true a: rank 1
+        [0.5, 0.3, 0.1, 0.1],   # true b: rank 2 (predicted a)
+        [0.4, 0.3, 0.2, 0.1],   # true c: rank 3 (predicted a)
+        [0.1, 0.1, 0.1, 0.7],   # true d: rank 1
+        [0.1, 0.2, 0.3, 0.4],   # true a: rank 4 (predicted d)
+        [0.2, 0.5, 0.3, 0.0],   # true c: rank 2 (predicted b)
+    ])
+    targets = [0, 1, 2, 3, 0, 2]
+    result = classification_metrics(targets, probs.argmax(1).tolist(), labels, probs)
+    assert result["accuracy"] == 2 / 6
+    assert result["top_k_accuracy"] == {"2": 4 / 6, "3": 5 / 6}  # k = 5 >= 4 classes: left out
+    assert result["confused_pairs"] == [
+        {"true": "a", "predicted": "d", "count": 1, "share_of_true": 0.5},
+        {"true": "b", "predicted": "a", "count": 1, "share_of_true": 1.0},
+        {"true": "c", "predicted": "a", "count": 1, "share_of_true": 0.5},
+        {"true": "c", "predicted": "b", "count": 1, "share_of_true": 0.5},
+    ]
+    assert classification_metrics(targets, [0, 1, 1, 3, 0, 1], labels)["confused_pairs"][0] == {
+        "true": "c", "predicted": "b", "count": 2, "share_of_true": 1.0}
+    assert classification_metrics(targets, targets, labels)["top_k_accuracy"] == {}

@@ -272,6 +272,10 @@ def _figures(logits: np.ndarray, targets: np.ndarray, loss_fn: Any) -> Figures:
     return Figures(loss, float((logits.argmax(1) == targets).mean()))
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray | None:
+    return torch.softmax(torch.from_numpy(logits), dim=1).numpy() if logits.size else None
+
+
 def _keep_metrics_until(path: Path, epoch: int) -> None:
     """Drop metric lines of epochs after the checkpoint (written just before a kill)."""
     if path.exists():
@@ -382,7 +386,7 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, dec
     logits, targets = predict_logits(model, loader, device)
     results = {"split": held_name, "best_epoch": loop.best_epoch,
                **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
-                                        split.classes)}
+                                        split.classes, _softmax(logits))}
     runfile.write_json(out / runfile.RESULTS, results)
     info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
     stopped = loop.epoch if loop.epoch < recipe.train.epochs else None
