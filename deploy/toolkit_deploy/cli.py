@@ -245,10 +245,18 @@ def inspect(model: str, as_json: bool) -> None:
 @click.option("--label-column", default="label", show_default=True,
               help="Column (or JSON key) holding the label in a .csv/.jsonl table.")
 @encoding_option
+@click.option("--perturb", multiple=True, metavar="NAME[:STRENGTH]",
+              help="Also measure accuracy under a corruption applied after decoding, repeatable; "
+                   "`all` for every one of the model's modality. Image: gaussian_noise, blur, "
+                   "brightness, jpeg; audio: noise, gain, shift; text: typos, word_dropout; "
+                   "video: frame_drop, noise.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the corruptions (same seed, same corrupted inputs).")
 @library_errors
 def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_size: int,
              workers: int | None, threads: int | None, device: str, text_column: str,
-             label_column: str, encoding: str | None) -> None:
+             label_column: str, encoding: str | None, perturb: tuple[str, ...],
+             seed: int) -> None:
     """Measure MODEL_OR_RUN (a .onnx file, or a training run folder) on labelled data.
 
     Prints accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix.
@@ -266,14 +274,14 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
 
         result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
                               text_column=text_column, label_column=label_column,
-                              encoding=encoding)
+                              encoding=encoding, perturb=perturb, seed=seed)
     else:
         from toolkit_deploy.evaluate import evaluate as run_evaluate
 
         result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
                               device=device, threads=threads, progress=not as_json,
                               text_column=text_column, label_column=label_column,
-                              encoding=encoding)
+                              encoding=encoding, perturb=perturb, seed=seed)
     print_evaluation(result, as_json)
 
 
@@ -333,6 +341,11 @@ def print_evaluation(result: dict[str, Any], as_json: bool) -> None:
     split = f" ({result['split']} split)" if result.get("split") else ""
     click.echo(f"{result['model']} on {result['data']}{split}")
     click.echo(format_metrics(result))
+    if result.get("robustness"):
+        click.echo("\nrobustness (accuracy under corruption; drop from the clean accuracy)")
+        for r in result["robustness"]:
+            click.echo(f"  {r['perturbation']:<15} {r['strength']:>8g} {r['unit']:<28} "
+                       f"accuracy {r['accuracy']:.4f}   drop {r['drop']:+.4f}")
     if result["n_failed"]:
         click.echo(f"\n{result['n_failed']} files could not be read and are not counted:")
         for err in result["errors"][:10]:

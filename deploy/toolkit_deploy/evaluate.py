@@ -13,6 +13,7 @@ from toolkit_deploy import tables
 from toolkit_deploy.dataset import find_splits, read_labelled
 from toolkit_deploy.errors import DatasetError, DecodeError
 from toolkit_deploy.metrics import classification_metrics
+from toolkit_deploy.perturb import Perturbation, PerturbedDecoder, parse_perturbations
 from toolkit_deploy.pipeline import Model, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
 
@@ -54,6 +55,8 @@ def evaluate(
     text_column: str = "text",
     label_column: str = "label",
     encoding: str | None = None,
+    perturb: tuple[str, ...] = (),
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Accuracy, F1, per-class figures and confusion matrix of a model file on a labelled folder
     (or, for a text model, a labelled `.csv` / `.jsonl` table).
@@ -66,7 +69,7 @@ def evaluate(
     predictor = as_predictor(model, device, threads, encoding)
     return evaluate_with(predictor, data, split=split, batch_size=batch_size, workers=workers,
                          progress=progress, text_column=text_column, label_column=label_column,
-                         encoding=encoding)
+                         encoding=encoding, perturb=perturb, seed=seed)
 
 
 def labelled_inputs(
@@ -106,9 +109,14 @@ def evaluate_with(
     text_column: str = "text",
     label_column: str = "label",
     encoding: str | None = None,
+    perturb: tuple[str, ...] = (),
+    seed: int = 0,
 ) -> dict[str, Any]:
     """`evaluate` for anything with the `Predictor` interface (the training stack passes its
-    PyTorch model this way, so both sides share decoding, batching and metrics)."""
+    PyTorch model this way, so both sides share decoding, batching and metrics).
+
+    With `perturb` (`name[:strength]`, see `toolkit_deploy.perturb`), the data is also scored
+    under each corruption, seeded by `seed`; `robustness` lists the accuracy and its drop."""
     data = Path(data)
     if data.is_file() and model.decoder.modality != "text":
         raise DatasetError(f"--data {data} is a file; a {model.decoder.modality} model is "
@@ -132,6 +140,10 @@ def evaluate_with(
             probs.append(p.probs)
     if not targets:
         raise DatasetError(f"No file of {folder} could be scored; first error: {errors[0]}.")
+    clean = float(np.mean(np.asarray(preds) == np.asarray(targets)))
+    robustness = [
+        _robustness(model, p, strength, seed, sources, truth, batch_size, workers, clean)
+        for p, strength in parse_perturbations(perturb, model.decoder.modality)]
     return {
         "model": str(model.path),
         "data": str(folder),
@@ -139,4 +151,32 @@ def evaluate_with(
         **classification_metrics(targets, preds, model.labels, np.stack(probs)),
         "n_failed": len(errors),
         "errors": errors,
+        **({"robustness": robustness} if perturb else {}),
     }
+
+
+class _Perturbed:
+    """A model whose decoder corrupts what it decodes."""
+
+    def __init__(self, model: Model, decoder: PerturbedDecoder) -> None:
+        self.model, self.decoder = model, decoder
+        self.labels, self.path = model.labels, model.path
+
+    def decode(self, source: Any) -> np.ndarray:
+        return self.decoder(source)
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.run(batch)
+
+
+def _robustness(model: Model, perturbation: Perturbation, strength: float, seed: int,
+                sources: list[Any], truth: list[int], batch_size: int, workers: int | None,
+                clean: float) -> dict[str, Any]:
+    """Accuracy under one corruption (inputs that fail to decode are not counted, as clean)."""
+    perturbed = _Perturbed(model, PerturbedDecoder(model.decoder, perturbation, strength, seed))
+    hits = [int(p.probs.argmax()) == truth[p.index]
+            for p in predict_files(perturbed, sources, batch_size, workers)
+            if p.probs is not None]
+    accuracy = float(np.mean(hits)) if hits else 0.0
+    return {"perturbation": perturbation.name, "strength": strength, "unit": perturbation.unit,
+            "accuracy": accuracy, "drop": clean - accuracy, "n_samples": len(hits)}
