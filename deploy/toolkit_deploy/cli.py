@@ -29,6 +29,7 @@ TRAINING_COMMANDS = {
     "train": "Train a classifier from a recipe.",
     "export": "Export a run to one ONNX file with proven parity.",
     "package": "Build wheels that install one model as a runtime-only package.",
+    "sweep": "Train a recipe over a grid of values and rank the trials.",
 }
 INSTALL_TRAINING = (
     "pip install -c constraints.txt ./deploy . (from a clone of the toolkit repository; "
@@ -99,7 +100,7 @@ def main() -> None:
     """Train classifiers, export them to one proven ONNX file, score folders without torch.
 
     Runtime commands: score, inspect, evaluate, compare. Training commands: data, recipes, train,
-    export, package.
+    sweep, export, package.
     """
 
 

@@ -247,10 +247,36 @@ class CachedFiles(Dataset):
         return self.samples[index], self.targets[index]
 
 
+def _signature(sources: tuple[Any, ...]) -> tuple:
+    """The sources, with each file's size and modification time: a changed file is decoded
+    again."""
+    def one(source: Any) -> Any:
+        if isinstance(source, Path):
+            stat = source.stat()
+            return (str(source), stat.st_size, stat.st_mtime_ns)
+        return source
+
+    return tuple(one(s) for s in sources)
+
+
+#: Decoded splits kept for the next run in this process (a sweep's trials share their data):
+#: key → CachedFiles. Only the last few are kept.
+_SHARED: dict[tuple, CachedFiles] = {}
+_SHARED_MAX = 3
+
+
 def decoded_dataset(samples: Samples, decoder: Decoder, cache: str, sample_bytes: int) -> Dataset:
     """The split's samples, cached in memory when `cache` is `ram`, or `auto` and they fit in
-    `AUTO_CACHE_BYTES`."""
+    `AUTO_CACHE_BYTES`. A split cached by an earlier run in this process with the same samples and
+    decoder (type and spec) is reused, not decoded again."""
     files = DecodedFiles(samples, decoder)
-    if cache == "ram" or (cache == "auto" and len(samples) * sample_bytes <= AUTO_CACHE_BYTES):
-        return CachedFiles(files)
-    return files
+    if not (cache == "ram" or (cache == "auto"
+                               and len(samples) * sample_bytes <= AUTO_CACHE_BYTES)):
+        return files
+    key = (type(decoder).__qualname__, repr(getattr(decoder, "spec", None)),
+           getattr(decoder, "encoding", None), _signature(samples.sources))
+    if key not in _SHARED:
+        while len(_SHARED) >= _SHARED_MAX:
+            _SHARED.pop(next(iter(_SHARED)))
+        _SHARED[key] = CachedFiles(files)
+    return _SHARED[key]
