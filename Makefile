@@ -34,7 +34,7 @@ demo: $(VENV)/.installed
 	$(TOOLKIT) inspect $(DEMO)/model.onnx
 	$(TOOLKIT) score $(DEMO)/model.onnx $(DEMO)/shapes-new --out $(DEMO)/predictions.csv --top-k 2
 	head -n 4 $(DEMO)/predictions.csv
-	$(TOOLKIT) evaluate $(DEMO)/model.onnx --data $(DEMO)/shapes-new
+	$(TOOLKIT) evaluate $(DEMO)/model.onnx --data $(DEMO)/shapes-new --perturb all --report $(DEMO)/report
 	@echo "--- text: shop comments in English, Chinese and French ---"
 	$(TOOLKIT) data make text $(DEMO)/text --per-class 300 --seed 0
 	$(TOOLKIT) data make text $(DEMO)/text-new --per-class 100 --seed 1

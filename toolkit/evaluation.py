@@ -50,6 +50,7 @@ def evaluate_run(
     encoding: str | None = None,
     perturb: tuple[str, ...] = (),
     seed: int = 0,
+    report: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Accuracy, F1, per-class figures and confusion matrix of a run's model on a labelled folder
     (or, for a text run, a labelled table).
@@ -66,4 +67,4 @@ def evaluate_run(
     # One decoding thread: torch already uses every core for the forward pass.
     return evaluate_with(model, data, split=split, batch_size=batch_size, workers=1,
                          progress=progress, text_column=text_column, label_column=label_column,
-                         encoding=encoding, perturb=perturb, seed=seed)
+                         encoding=encoding, perturb=perturb, seed=seed, report=report)

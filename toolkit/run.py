@@ -9,6 +9,7 @@
     RUN/results.json             final figures on the held-out split, with the best weights
     RUN/run.json                 provenance: data folder and fingerprint, versions, device, timing
     RUN/tokenizer.json           text runs: the tokenizer trained on the training split
+    RUN/plots/*.png              learning curves and confusion matrix (with matplotlib)
     RUN/checkpoint.safetensors   model, optimizer and loop state after the last epoch (--resume)
 """
 

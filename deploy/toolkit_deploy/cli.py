@@ -253,11 +253,14 @@ def inspect(model: str, as_json: bool) -> None:
                    "video: frame_drop, noise.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the corruptions (same seed, same corrupted inputs).")
+@click.option("--report", type=click.Path(file_okay=False),
+              help="Also write a self-contained HTML report (metrics, confusion matrix, "
+                   "robustness, the worst misclassified inputs) into this folder.")
 @library_errors
 def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_size: int,
              workers: int | None, threads: int | None, device: str, text_column: str,
              label_column: str, encoding: str | None, perturb: tuple[str, ...],
-             seed: int) -> None:
+             seed: int, report: str | None) -> None:
     """Measure MODEL_OR_RUN (a .onnx file, or a training run folder) on labelled data.
 
     Prints accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix.
@@ -275,14 +278,14 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
 
         result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
                               text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed)
+                              encoding=encoding, perturb=perturb, seed=seed, report=report)
     else:
         from toolkit_deploy.evaluate import evaluate as run_evaluate
 
         result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
                               device=device, threads=threads, progress=not as_json,
                               text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed)
+                              encoding=encoding, perturb=perturb, seed=seed, report=report)
     print_evaluation(result, as_json)
 
 
@@ -347,6 +350,8 @@ def print_evaluation(result: dict[str, Any], as_json: bool) -> None:
         for r in result["robustness"]:
             click.echo(f"  {r['perturbation']:<15} {r['strength']:>8g} {r['unit']:<28} "
                        f"accuracy {r['accuracy']:.4f}   drop {r['drop']:+.4f}")
+    if result.get("report"):
+        click.echo(f"\nreport written to {result['report']}")
     if result["n_failed"]:
         click.echo(f"\n{result['n_failed']} files could not be read and are not counted:")
         for err in result["errors"][:10]:

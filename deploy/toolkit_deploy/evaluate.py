@@ -57,6 +57,7 @@ def evaluate(
     encoding: str | None = None,
     perturb: tuple[str, ...] = (),
     seed: int = 0,
+    report: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Accuracy, F1, per-class figures and confusion matrix of a model file on a labelled folder
     (or, for a text model, a labelled `.csv` / `.jsonl` table).
@@ -69,7 +70,7 @@ def evaluate(
     predictor = as_predictor(model, device, threads, encoding)
     return evaluate_with(predictor, data, split=split, batch_size=batch_size, workers=workers,
                          progress=progress, text_column=text_column, label_column=label_column,
-                         encoding=encoding, perturb=perturb, seed=seed)
+                         encoding=encoding, perturb=perturb, seed=seed, report=report)
 
 
 def labelled_inputs(
@@ -111,12 +112,14 @@ def evaluate_with(
     encoding: str | None = None,
     perturb: tuple[str, ...] = (),
     seed: int = 0,
+    report: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """`evaluate` for anything with the `Predictor` interface (the training stack passes its
     PyTorch model this way, so both sides share decoding, batching and metrics).
 
     With `perturb` (`name[:strength]`, see `toolkit_deploy.perturb`), the data is also scored
-    under each corruption, seeded by `seed`; `robustness` lists the accuracy and its drop."""
+    under each corruption, seeded by `seed`; `robustness` lists the accuracy and its drop. With
+    `report`, an HTML report is written in that folder (`toolkit_deploy.report`)."""
     data = Path(data)
     if data.is_file() and model.decoder.modality != "text":
         raise DatasetError(f"--data {data} is a file; a {model.decoder.modality} model is "
@@ -128,7 +131,7 @@ def evaluate_with(
 
     from tqdm import tqdm
 
-    targets, preds, probs, errors = [], [], [], []
+    targets, preds, probs, errors, wrong = [], [], [], [], []
     stream = predict_files(model, sources, batch_size, workers)
     for p in tqdm(stream, total=len(sources), desc="evaluate", unit="input", file=sys.stderr,
                   disable=None if progress else True):
@@ -138,13 +141,15 @@ def evaluate_with(
             targets.append(truth[p.index])
             preds.append(int(p.probs.argmax()))
             probs.append(p.probs)
+            if preds[-1] != targets[-1]:
+                wrong.append((-float(p.probs.max()), p.index, targets[-1], preds[-1]))
     if not targets:
         raise DatasetError(f"No file of {folder} could be scored; first error: {errors[0]}.")
     clean = float(np.mean(np.asarray(preds) == np.asarray(targets)))
     robustness = [
         _robustness(model, p, strength, seed, sources, truth, batch_size, workers, clean)
         for p, strength in parse_perturbations(perturb, model.decoder.modality)]
-    return {
+    result = {
         "model": str(model.path),
         "data": str(folder),
         "split": split_name,
@@ -153,6 +158,19 @@ def evaluate_with(
         "errors": errors,
         **({"robustness": robustness} if perturb else {}),
     }
+    if report is not None:
+        from toolkit_deploy.report import WORST, render, write_report
+
+        decoder = model.decoder
+        worst = []
+        for confidence, index, true, predicted in sorted(wrong)[:WORST]:
+            text = decoder.read(sources[index]) if decoder.modality == "text" else None
+            decoded = None if text is not None else decoder(sources[index])
+            worst.append({"name": names[index], "true": model.labels[true],
+                          "predicted": model.labels[predicted], "confidence": -confidence,
+                          "html": render(decoder.modality, decoded, text)})
+        result["report"] = str(write_report(result, worst, decoder.modality, report))
+    return result
 
 
 class _Perturbed:

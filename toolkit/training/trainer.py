@@ -393,6 +393,9 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, dec
     info.update(best_epoch=loop.best_epoch, epochs_run=loop.epoch, stopped_early_at=stopped,
                 finished=True, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     runfile.write_json(out / runfile.INFO, info)
+    from toolkit.plots import write_run_plots
+
+    write_run_plots(out)
 
 
 def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
