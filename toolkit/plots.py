@@ -16,6 +16,20 @@ import numpy as np
 INSTALL = "pip install 'toolkit[plots]'"
 
 
+def _drawable(labels: list[str]) -> list[str]:
+    """The labels, or their indices when the plotting font lacks some of their characters
+    (e.g. Chinese class names without a CJK font installed): numbers rather than empty boxes."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    if all(font.get_char_index(ord(c)) for label in labels for c in label if not c.isspace()):
+        return labels
+    print("plots: the plotting font cannot draw some class names; the confusion matrix shows "
+          f"class indices (0 = {labels[0]}, … in labels.json order)", file=sys.stderr)
+    return [str(i) for i in range(len(labels))]
+
+
 def write_run_plots(run_dir: str | Path) -> list[Path]:
     """Write the run's plots; without matplotlib, say in one line how to get them and return []."""
     try:
@@ -54,7 +68,7 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
     results = json.loads((run_dir / "results.json").read_text())
     matrix = np.asarray(results["confusion_matrix"], dtype=np.float64)
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    labels = results["labels"]
+    labels = _drawable(results["labels"])
     size = max(4.0, 0.6 * len(labels) + 2)
     figure, ax = plt.subplots(figsize=(size, size))
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
