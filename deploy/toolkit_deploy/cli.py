@@ -152,9 +152,12 @@ def score_options(device: str = "cpu") -> Callable:
     decorators = [
         click.argument("inputs", metavar="INPUT", type=click.Path()),
         click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
-                     help="Predictions table: .csv or .jsonl."),
+                     help="Predictions table: .csv, .jsonl or .parquet (pyarrow); a summary "
+                          "goes beside it as OUT.summary.json."),
         click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Add the K most probable labels and probabilities as columns."),
+        click.option("--probs", is_flag=True,
+                     help="Add every class's probability as a column prob_<label>."),
         batch_option, workers_option, threads_option, device_option(device), text_column_option,
         click.option("--id-column", default=None,
                      help="Column (or JSON key) with the row id of a .csv/.jsonl table  "
@@ -175,13 +178,14 @@ def score_options(device: str = "cpu") -> Callable:
 def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
                       workers: int | None, threads: int | None, device: str, text_column: str,
                       id_column: str | None, encoding: str | None, overwrite: bool,
-                      quiet: bool) -> None:
+                      quiet: bool, probs: bool) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed."""
     from toolkit_deploy.score import score as run_score
 
     summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
                         device=device, threads=threads, overwrite=overwrite, progress=not quiet,
-                        text_column=text_column, id_column=id_column, encoding=encoding)
+                        text_column=text_column, id_column=id_column, encoding=encoding,
+                        probs=probs)
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)

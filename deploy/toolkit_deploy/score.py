@@ -21,7 +21,9 @@ from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+#: Parquet row groups: rows buffered before they are written.
+PARQUET_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -62,30 +64,44 @@ class ScoreSummary:
         return f"{text}\n{self.ignored}" if self.ignored else text
 
 
-def columns(top_k: int, keys: tuple[str, ...] = ("path",)) -> list[str]:
+def columns(top_k: int, keys: tuple[str, ...] = ("path",),
+            labels: tuple[str, ...] = ()) -> list[str]:
     """Columns of a predictions table: `keys` (path, or path and id for tables of texts), the
-    prediction, and `top_k` extra label/score pairs."""
+    prediction, `top_k` extra label/score pairs, and `prob_<label>` for each of `labels`."""
     extra = [c for k in range(1, top_k + 1) for c in (f"top{k}_label", f"top{k}_score")]
-    return [*keys, "label", "score", "error", *extra]
+    return [*keys, "label", "score", "error", *extra, *(f"prob_{label}" for label in labels)]
 
 
 def prediction_row(
-    prediction: Prediction, keys: dict[str, str], labels: tuple[str, ...], top_k: int
+    prediction: Prediction, keys: dict[str, str], labels: tuple[str, ...], top_k: int,
+    probs: bool = False,
 ) -> dict[str, Any]:
     """One table row, starting with `keys` (e.g. {'path': ...}); an error row has empty label
-    and score."""
-    row: dict[str, Any] = {**keys, **dict.fromkeys(columns(top_k, ()), "")}
+    and scores. With `probs`, every class's probability (`prob_<label>`)."""
+    row: dict[str, Any] = {**keys, **dict.fromkeys(
+        columns(top_k, (), labels if probs else ()), "")}
     if prediction.probs is None:
         row["error"] = prediction.error
         return row
-    probs = prediction.probs
-    order = probs.argsort()[::-1]
+    p = prediction.probs
+    order = p.argsort()[::-1]
     row["label"] = labels[order[0]]
-    row["score"] = float(probs[order[0]])
+    row["score"] = float(p[order[0]])
     for k, i in enumerate(order[:top_k], start=1):
         row[f"top{k}_label"] = labels[i]
-        row[f"top{k}_score"] = float(probs[i])
+        row[f"top{k}_score"] = float(p[i])
+    if probs:
+        row.update({f"prob_{label}": float(v) for label, v in zip(labels, p, strict=True)})
     return row
+
+
+def summary_path(out: Path) -> Path:
+    """Where the summary of a scoring run that writes `out` goes."""
+    return out.with_name(out.name + ".summary.json")
+
+
+def _is_number(column: str) -> bool:
+    return column == "score" or column.endswith("_score") or column.startswith("prob_")
 
 
 class _Writer:
@@ -96,25 +112,69 @@ class _Writer:
         self.out = out
         self.fmt = FORMATS[out.suffix.lower()]
         self.tmp = out.with_name(out.name + ".partial")
+        if self.fmt == "parquet":
+            self.parquet = _ParquetRows(self.tmp, fields)
+            return
         self.file: IO[str] = open(self.tmp, "w", newline="", encoding="utf-8")
         if self.fmt == "csv":
             self.csv = csv.DictWriter(self.file, fieldnames=fields, lineterminator="\n")
             self.csv.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
-        if self.fmt == "csv":
+        if self.fmt == "parquet":
+            self.parquet.write(row)
+        elif self.fmt == "csv":
             self.csv.writerow(row)
         else:
             self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        if self.fmt == "parquet":
+            self.parquet.close()
+        else:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
-        self.file.close()
+        if self.fmt == "parquet":
+            self.parquet.close()
+        else:
+            self.file.close()
+
+
+class _ParquetRows:
+    """Rows to a Parquet file in row groups (the `parquet` extra: pyarrow). Scores are float64,
+    the rest strings; an error row's label and scores are null."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as e:
+            raise ImportError("Parquet output needs pyarrow: pip install "
+                              "'toolkit-deploy[parquet]', or write .csv / .jsonl.") from e
+        self.pa, self.fields, self.rows = pa, fields, []
+        self.schema = pa.schema([(f, pa.float64() if _is_number(f) else pa.string())
+                                 for f in fields])
+        self.writer = pq.ParquetWriter(path, self.schema)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= PARQUET_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            data = {f: [None if r[f] == "" and (f == "label" or _is_number(f)) else r[f]
+                        for r in self.rows] for f in self.fields}
+            self.writer.write_table(self.pa.table(data, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
 
 
 def score(
@@ -132,6 +192,7 @@ def score(
     text_column: str = "text",
     id_column: str | None = None,
     encoding: str | None = None,
+    probs: bool = False,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -143,7 +204,8 @@ def score(
     Args:
         model: A `Predictor` or the path of a model file.
         inputs: A folder or a single file.
-        out: `.csv` or `.jsonl` predictions table.
+        out: `.csv`, `.jsonl` or `.parquet` (pyarrow) predictions table. A summary of the run
+            is written beside it, as `<out>.summary.json`.
         top_k: Add the K most probable labels and their probabilities as columns.
         batch_size: Files per ONNX Runtime call.
         workers: Decoding threads (default: available cores).
@@ -154,6 +216,7 @@ def score(
         text_column: Column holding the text in a .csv/.jsonl table of texts.
         id_column: Column holding the row id (default `id` when present, else the line number).
         encoding: Encoding of text files (default UTF-8, with or without BOM).
+        probs: Add every class's probability as a column `prob_<label>`.
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False.
@@ -164,11 +227,13 @@ def score(
         raise ValueError(
             f"Output {out} has an unsupported extension; expected one of {', '.join(FORMATS)}."
         )
-    if out.exists() and not overwrite:
-        raise FileExistsError(
-            f"Output {out} already exists; pass --overwrite (overwrite=True) to replace it, or "
-            "choose another path."
-        )
+    sidecar = summary_path(out)
+    for existing in (out, sidecar):
+        if existing.exists() and not overwrite:
+            raise FileExistsError(
+                f"Output {existing} already exists; pass --overwrite (overwrite=True) to replace "
+                "it, or choose another path."
+            )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
     predictor = as_predictor(model, device, threads, encoding)
@@ -179,7 +244,9 @@ def score(
     from tqdm import tqdm
 
     started = time.perf_counter()
-    writer = _Writer(out, columns(top_k, tuple(keys[0]) if keys else ("path",)))
+    fields = columns(top_k, tuple(keys[0]) if keys else ("path",),
+                     predictor.labels if probs else ())
+    writer = _Writer(out, fields)
     failed = 0
     try:
         stream = predict_files(predictor, sources, batch_size, workers)
@@ -190,12 +257,12 @@ def score(
         for prediction in bar:
             failed += prediction.probs is None
             writer.write(prediction_row(prediction, keys[prediction.index], predictor.labels,
-                                        top_k))
+                                        top_k, probs))
     except BaseException:
         writer.abort()
         raise
     writer.commit()
-    return ScoreSummary(
+    summary = ScoreSummary(
         n_files=len(sources),
         n_scored=len(sources) - failed,
         n_failed=failed,
@@ -204,6 +271,14 @@ def score(
         ignored=ignored,
         device=predictor.device,
     )
+    tmp = sidecar.with_name(sidecar.name + ".partial")
+    tmp.write_text(json.dumps({
+        **summary.to_dict(), "model": str(predictor.path), "inputs": str(inputs),
+        "options": {"top_k": top_k, "batch_size": batch_size, "probs": probs,
+                    "text_column": text_column, "id_column": id_column, "encoding": encoding},
+    }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, sidecar)
+    return summary
 
 
 def is_text_table(predictor: Predictor, inputs: Path) -> bool:

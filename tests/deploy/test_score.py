@@ -93,7 +93,7 @@ def test_single_file_input(colour_model: Path, tmp_path: Path) -> None:
     assert [(r["path"], r["label"]) for r in read_csv(tmp_path / "p.csv")] == [("one.png", "green")]
 
 
-@pytest.mark.parametrize(("out", "match"), [("p.parquet", "unsupported extension"),
+@pytest.mark.parametrize(("out", "match"), [("p.xlsx", "unsupported extension"),
                                             ("missing/p.csv", "does not exist")])
 def test_bad_outputs_are_refused_up_front(colour_model: Path, colour_folder: Path,
                                           tmp_path: Path, out: str, match: str) -> None:
@@ -106,3 +106,31 @@ def test_missing_input_is_fatal(colour_model: Path, tmp_path: Path) -> None:
                                        "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 1 and "does not exist" in result.output
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_probs_parquet_and_the_summary_beside_the_table(colour_model: Path, colour_folder: Path,
+                                                        tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    (colour_folder / "red" / "broken.png").write_bytes(b"nope")
+    summary = score(colour_model, colour_folder, tmp_path / "p.parquet", top_k=2, probs=True,
+                    progress=False)
+    table = pq.read_table(tmp_path / "p.parquet")
+    assert table.column_names == ["path", "label", "score", "error", "top1_label", "top1_score",
+                                  "top2_label", "top2_score", "prob_red", "prob_green",
+                                  "prob_blue"]
+    assert str(table.schema.field("prob_red").type) == "double"
+    rows = table.to_pylist()
+    assert len(rows) == 10 and summary.n_failed == 1
+    broken = next(r for r in rows if r["path"] == "red/broken.png")
+    assert broken["label"] is None and broken["score"] is None and broken["error"]
+    good = [r for r in rows if r["label"]]
+    for r in good:
+        assert abs(r["prob_red"] + r["prob_green"] + r["prob_blue"] - 1) < 1e-5
+        assert r["score"] == max(r["prob_red"], r["prob_green"], r["prob_blue"])
+    sidecar = json.loads((tmp_path / "p.parquet.summary.json").read_text())
+    assert (sidecar["n_files"], sidecar["n_failed"], sidecar["options"]["probs"]) == (10, 1, True)
+    assert sidecar["model"] == str(colour_model) and sidecar["files_per_second"] > 0
+    assert not list(tmp_path.glob("*.partial"))
