@@ -3,7 +3,8 @@ training stack (the `toolkit` distribution) plugs in `data`, `recipes`, `train`,
 `package` through the `toolkit.commands` entry-point group.
 
 Exit codes: 0 success; 1 fatal error (nothing or not everything could run); 2 usage error;
-3 the run finished but some inputs failed (they are rows with an `error`).
+3 the run finished but some inputs failed (they are rows with an `error`); 4 `score` was
+interrupted (Ctrl-C or SIGTERM) and can be resumed with `--resume`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 4
 
 #: Commands of the training stack, listed even when it is not installed so that they can say so.
 TRAINING_COMMANDS = {
@@ -164,6 +166,9 @@ def score_options(device: str = "cpu") -> Callable:
                           "[default: id when present, else the line number]"),
         encoding_option,
         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the table an interrupted run (same model, inputs, options) "
+                          "left as OUT.partial: no row twice, none missing."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 
@@ -178,14 +183,28 @@ def score_options(device: str = "cpu") -> Callable:
 def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
                       workers: int | None, threads: int | None, device: str, text_column: str,
                       id_column: str | None, encoding: str | None, overwrite: bool,
-                      quiet: bool, probs: bool) -> None:
-    """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed."""
+                      quiet: bool, probs: bool, resume: bool) -> None:
+    """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
+    EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
+    import signal
+
     from toolkit_deploy.score import score as run_score
 
-    summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
-                        device=device, threads=threads, overwrite=overwrite, progress=not quiet,
-                        text_column=text_column, id_column=id_column, encoding=encoding,
-                        probs=probs)
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size,
+                            workers=workers, device=device, threads=threads, overwrite=overwrite,
+                            progress=not quiet, text_column=text_column, id_column=id_column,
+                            encoding=encoding, probs=probs, resume=resume)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
+                   "same command with --resume to finish it.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)

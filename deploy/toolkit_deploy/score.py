@@ -6,24 +6,20 @@ with its `id` (the table's id column, else the line number) beside `path`.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
-
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
-#: Parquet row groups: rows buffered before they are written.
-PARQUET_ROWS = 4096
+from toolkit_deploy.tablewriter import FORMATS, TableWriter, partial_paths
 
 
 @dataclass(frozen=True)
@@ -100,83 +96,6 @@ def summary_path(out: Path) -> Path:
     return out.with_name(out.name + ".summary.json")
 
 
-def _is_number(column: str) -> bool:
-    return column == "score" or column.endswith("_score") or column.startswith("prob_")
-
-
-class _Writer:
-    """Writes rows to `<out>.partial`, then moves it over `out` when the run completes, so an
-    interrupted run never leaves a truncated table under the final name."""
-
-    def __init__(self, out: Path, fields: list[str]) -> None:
-        self.out = out
-        self.fmt = FORMATS[out.suffix.lower()]
-        self.tmp = out.with_name(out.name + ".partial")
-        if self.fmt == "parquet":
-            self.parquet = _ParquetRows(self.tmp, fields)
-            return
-        self.file: IO[str] = open(self.tmp, "w", newline="", encoding="utf-8")
-        if self.fmt == "csv":
-            self.csv = csv.DictWriter(self.file, fieldnames=fields, lineterminator="\n")
-            self.csv.writeheader()
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.fmt == "parquet":
-            self.parquet.write(row)
-        elif self.fmt == "csv":
-            self.csv.writerow(row)
-        else:
-            self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    def commit(self) -> None:
-        if self.fmt == "parquet":
-            self.parquet.close()
-        else:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        if self.fmt == "parquet":
-            self.parquet.close()
-        else:
-            self.file.close()
-
-
-class _ParquetRows:
-    """Rows to a Parquet file in row groups (the `parquet` extra: pyarrow). Scores are float64,
-    the rest strings; an error row's label and scores are null."""
-
-    def __init__(self, path: Path, fields: list[str]) -> None:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError as e:
-            raise ImportError("Parquet output needs pyarrow: pip install "
-                              "'toolkit-deploy[parquet]', or write .csv / .jsonl.") from e
-        self.pa, self.fields, self.rows = pa, fields, []
-        self.schema = pa.schema([(f, pa.float64() if _is_number(f) else pa.string())
-                                 for f in fields])
-        self.writer = pq.ParquetWriter(path, self.schema)
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= PARQUET_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.rows:
-            data = {f: [None if r[f] == "" and (f == "label" or _is_number(f)) else r[f]
-                        for r in self.rows] for f in self.fields}
-            self.writer.write_table(self.pa.table(data, schema=self.schema))
-            self.rows = []
-
-    def close(self) -> None:
-        self._flush()
-        self.writer.close()
-
-
 def score(
     model: Predictor | str | os.PathLike,
     inputs: str | os.PathLike,
@@ -193,6 +112,7 @@ def score(
     id_column: str | None = None,
     encoding: str | None = None,
     probs: bool = False,
+    resume: bool = False,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -217,9 +137,12 @@ def score(
         id_column: Column holding the row id (default `id` when present, else the line number).
         encoding: Encoding of text files (default UTF-8, with or without BOM).
         probs: Add every class's probability as a column `prob_<label>`.
+        resume: Continue the table an interrupted run with the same model, inputs and options
+            left (`<out>.partial`); its committed rows are kept, the rest are scored.
 
     Raises:
-        FileExistsError: `out` exists and `overwrite` is False.
+        FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
+            table is there and neither `resume` nor `overwrite` is given.
         ValueError: `out` has an unsupported extension or `top_k` is out of range.
     """
     out = Path(out)
@@ -234,6 +157,11 @@ def score(
                 f"Output {existing} already exists; pass --overwrite (overwrite=True) to replace "
                 "it, or choose another path."
             )
+    if partial_paths(out)[0].exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"An interrupted run left {partial_paths(out)[0]}; pass --resume to continue it, or "
+            "--overwrite to start again."
+        )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
     predictor = as_predictor(model, device, threads, encoding)
@@ -246,22 +174,26 @@ def score(
     started = time.perf_counter()
     fields = columns(top_k, tuple(keys[0]) if keys else ("path",),
                      predictor.labels if probs else ())
-    writer = _Writer(out, fields)
-    failed = 0
+    options = {"top_k": top_k, "probs": probs, "text_column": text_column,
+               "id_column": id_column, "encoding": encoding}
+    fingerprint = _fingerprint(predictor, keys, options)
+    writer = TableWriter(out, fields, fingerprint, resume)
+    skip = writer.done
     try:
-        stream = predict_files(predictor, sources, batch_size, workers)
+        stream = predict_files(predictor, sources[skip:], batch_size, workers)
         bar = tqdm(
-            stream, total=len(sources), unit="input", desc="score", file=sys.stderr,
-            disable=None if progress else True,
+            stream, total=len(sources), initial=skip, unit="input", desc="score",
+            file=sys.stderr, disable=None if progress else True,
         )
         for prediction in bar:
-            failed += prediction.probs is None
-            writer.write(prediction_row(prediction, keys[prediction.index], predictor.labels,
-                                        top_k, probs))
+            row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
+                                 top_k, probs)
+            writer.write(row, prediction.probs is None)
     except BaseException:
         writer.abort()
         raise
     writer.commit()
+    failed = writer.failed
     summary = ScoreSummary(
         n_files=len(sources),
         n_scored=len(sources) - failed,
@@ -274,11 +206,24 @@ def score(
     tmp = sidecar.with_name(sidecar.name + ".partial")
     tmp.write_text(json.dumps({
         **summary.to_dict(), "model": str(predictor.path), "inputs": str(inputs),
-        "options": {"top_k": top_k, "batch_size": batch_size, "probs": probs,
-                    "text_column": text_column, "id_column": id_column, "encoding": encoding},
+        "options": {**options, "batch_size": batch_size}, "fingerprint": fingerprint,
+        "resumed_after": skip,
     }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, sidecar)
     return summary
+
+
+def _fingerprint(predictor: Predictor, keys: list[dict[str, str]],
+                 options: dict[str, Any]) -> str:
+    """sha256 of what the rows depend on: the model file, the inputs in order, the options."""
+    import hashlib
+
+    from toolkit_deploy.packaged import sha256_of
+
+    digest = hashlib.sha256(sha256_of(predictor.path).encode())
+    digest.update(json.dumps(keys, ensure_ascii=False).encode())
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def is_text_table(predictor: Predictor, inputs: Path) -> bool:
