@@ -140,7 +140,7 @@ batch_option = click.option(
 SCORE_HELP = """
     Writes one row per file: path (relative to INPUT), label, score (its probability), error
     (empty when scored). A file that cannot be read becomes a row with its error and the run goes
-    on. Rows are committed every 256; an interrupted run (exit code 4) keeps them and the same
+    on. Rows are committed as they come; an interrupted run (exit code 4) keeps them and the same
     command with --resume finishes the table. Exit code 0 when every file was scored, 3 when some
     failed, 1 on a fatal error, 4 when interrupted.
 

@@ -45,6 +45,7 @@ def test_interrupted_run_resumes_to_the_same_table(colour_model: Path, many: Pat
                                                    tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tablewriter, "CHUNK", 16)
+    monkeypatch.setattr(tablewriter, "COMMIT_SECONDS", 0.0)
     reference = tmp_path / "all.csv"
     score(colour_model, many, reference, top_k=2, batch_size=4, progress=False)
 
