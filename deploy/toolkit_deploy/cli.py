@@ -168,6 +168,16 @@ def score_options(device: str = "cpu") -> Callable:
                           "[default: id when present, else the line number]"),
         encoding_option,
         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Score only files whose path under INPUT matches (repeatable), e.g. "
+                          "'2024/*.jpg'."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Do not score files whose path under INPUT matches (repeatable)."),
+        click.option("--manifest", is_flag=True,
+                     help="INPUT lists the files to score, relative to its folder: a .txt file "
+                          "(one path per line) or a .csv/.jsonl table (--path-column)."),
+        click.option("--path-column", default="path", show_default=True,
+                     help="Column (or JSON key) of a --manifest table holding the paths."),
         click.option("--resume", is_flag=True,
                      help="Continue the table an interrupted run (same model, inputs, options) "
                           "left as OUT.partial: no row twice, none missing."),
@@ -185,11 +195,13 @@ def score_options(device: str = "cpu") -> Callable:
 def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
                       workers: int | None, threads: int | None, device: str, text_column: str,
                       id_column: str | None, encoding: str | None, overwrite: bool,
-                      quiet: bool, probs: bool, resume: bool) -> None:
+                      quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
+                      exclude: tuple[str, ...], manifest: bool, path_column: str) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
     import signal
 
+    from toolkit_deploy.score import Selection
     from toolkit_deploy.score import score as run_score
 
     def stop(signum: int, frame: Any) -> None:
@@ -200,7 +212,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
         summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size,
                             workers=workers, device=device, threads=threads, overwrite=overwrite,
                             progress=not quiet, text_column=text_column, id_column=id_column,
-                            encoding=encoding, probs=probs, resume=resume)
+                            encoding=encoding, probs=probs, resume=resume,
+                            selection=Selection(include, exclude, manifest, path_column))
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
                    "same command with --resume to finish it.", err=True)

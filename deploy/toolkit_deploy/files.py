@@ -39,6 +39,27 @@ class FileList:
         return f"ignored {sum(self.ignored.values())} files: {', '.join(parts)}"
 
 
+def select(listing: FileList, include: tuple[str, ...] = (),
+           exclude: tuple[str, ...] = ()) -> FileList:
+    """The files whose path relative to the root matches an `include` glob (all when none is
+    given) and no `exclude` glob (fnmatch: `*` also crosses `/`); the others are counted as
+    ignored."""
+    from fnmatch import fnmatch
+
+    if not include and not exclude:
+        return listing
+    kept, ignored = [], Counter(listing.ignored)
+    for path in listing.files:
+        rel = listing.relative(path)
+        if include and not any(fnmatch(rel, g) for g in include):
+            ignored["not --include"] += 1
+        elif any(fnmatch(rel, g) for g in exclude):
+            ignored["--exclude"] += 1
+        else:
+            kept.append(path)
+    return FileList(listing.root, tuple(kept), ignored)
+
+
 def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList:
     """All files under `root` whose lower-cased extension is in `extensions`, sorted.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
-from toolkit_deploy.files import list_files
+from toolkit_deploy.files import list_files, select
 from toolkit_deploy.pipeline import Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
 from toolkit_deploy.tablewriter import FORMATS, TableWriter, partial_paths
@@ -113,6 +113,7 @@ def score(
     encoding: str | None = None,
     probs: bool = False,
     resume: bool = False,
+    selection: Selection | None = None,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -139,6 +140,7 @@ def score(
         probs: Add every class's probability as a column `prob_<label>`.
         resume: Continue the table an interrupted run with the same model, inputs and options
             left (`<out>.partial`); its committed rows are kept, the rest are scored.
+        selection: `--include` / `--exclude` globs, or INPUT as a manifest of paths.
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
@@ -167,7 +169,8 @@ def score(
     predictor = as_predictor(model, device, threads, encoding)
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
-    sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding)
+    sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding,
+                                     selection or Selection())
 
     from tqdm import tqdm
 
@@ -233,14 +236,42 @@ def is_text_table(predictor: Predictor, inputs: Path) -> bool:
 
 
 def _inputs(predictor: Predictor, inputs: Path, text_column: str, id_column: str | None,
-            encoding: str | None) -> tuple[list[Any], list[dict[str, str]], str]:
+            encoding: str | None, selection: Selection) -> tuple[list[Any], list[dict], str]:
     """The sources to score, the key columns of each one's row, and what was ignored."""
+    if selection.manifest:
+        if not inputs.is_file():
+            raise ValueError(f"--manifest needs INPUT to be a .txt, .csv or .jsonl file listing "
+                             f"paths. Got {inputs}.")
+        rows = tables.read_table(inputs, text_column=selection.path_column, encoding=encoding)
+        base = inputs.parent
+        sources = [base / r.text.strip() if r.text is not None else DecodeError(r.error)
+                   for r in rows]
+        return sources, [{"path": (r.text or "").strip()} for r in rows], ""
     if is_text_table(predictor, inputs):
         rows = tables.read_table(inputs, text_column=text_column, id_column=id_column,
                                  encoding=encoding)
         sources = [r.text if r.text is not None else DecodeError(r.error)
                    for r in rows]
         return sources, [{"path": inputs.name, "id": r.id} for r in rows], ""
-    listing = list_files(inputs, predictor.decoder.extensions)
+    listing = select(list_files(inputs, predictor.decoder.extensions), selection.include,
+                     selection.exclude)
     keys = [{"path": listing.relative(p)} for p in listing.files]
     return list(listing.files), keys, listing.describe_ignored()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which inputs a folder or a manifest gives.
+
+    Attributes:
+        include: Globs on the path relative to INPUT; only matching files are scored.
+        exclude: Globs on the same; matching files are not scored.
+        manifest: INPUT lists the paths to score (relative to its folder): a .txt file with one
+            per line, or a .csv / .jsonl table with a `path_column`.
+        path_column: The manifest's column of paths.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    manifest: bool = False
+    path_column: str = "path"
