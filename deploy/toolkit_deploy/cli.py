@@ -178,6 +178,10 @@ def score_options(device: str = "cpu") -> Callable:
                           "(one path per line) or a .csv/.jsonl table (--path-column)."),
         click.option("--path-column", default="path", show_default=True,
                      help="Column (or JSON key) of a --manifest table holding the paths."),
+        click.option("--ray", "ray_address", metavar="ADDRESS", default=None,
+                     help="Score on a Ray cluster (Ray Data actors, one session each): its "
+                          "address, or `local` to start one here. Inputs must be readable at "
+                          "the same paths on every node."),
         click.option("--resume", is_flag=True,
                      help="Continue the table an interrupted run (same model, inputs, options) "
                           "left as OUT.partial: no row twice, none missing."),
@@ -196,7 +200,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                       workers: int | None, threads: int | None, device: str, text_column: str,
                       id_column: str | None, encoding: str | None, overwrite: bool,
                       quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
-                      exclude: tuple[str, ...], manifest: bool, path_column: str) -> None:
+                      exclude: tuple[str, ...], manifest: bool, path_column: str,
+                      ray_address: str | None) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
     import signal
@@ -213,7 +218,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                             workers=workers, device=device, threads=threads, overwrite=overwrite,
                             progress=not quiet, text_column=text_column, id_column=id_column,
                             encoding=encoding, probs=probs, resume=resume,
-                            selection=Selection(include, exclude, manifest, path_column))
+                            selection=Selection(include, exclude, manifest, path_column),
+                            ray=ray_address)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
                    "same command with --resume to finish it.", err=True)

@@ -114,6 +114,7 @@ def score(
     probs: bool = False,
     resume: bool = False,
     selection: Selection | None = None,
+    ray: str | None = None,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -141,6 +142,8 @@ def score(
         resume: Continue the table an interrupted run with the same model, inputs and options
             left (`<out>.partial`); its committed rows are kept, the rest are scored.
         selection: `--include` / `--exclude` globs, or INPUT as a manifest of paths.
+        ray: Score on a Ray cluster: its address, or "local" to start one on this machine
+            (`toolkit_deploy.ray_score`); `workers` is then the number of actors.
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
@@ -183,7 +186,14 @@ def score(
     writer = TableWriter(out, fields, fingerprint, resume)
     skip = writer.done
     try:
-        stream = predict_files(predictor, sources[skip:], batch_size, workers)
+        if ray is None:
+            stream = predict_files(predictor, sources[skip:], batch_size, workers)
+        else:
+            from toolkit_deploy.ray_score import ray_predictions
+
+            stream = ray_predictions(predictor.path, sources[skip:], batch_size, workers,
+                                     None if ray == "local" else ray,
+                                     {"encoding": encoding} if encoding else {})
         bar = tqdm(
             stream, total=len(sources), initial=skip, unit="input", desc="score",
             file=sys.stderr, disable=None if progress else True,
