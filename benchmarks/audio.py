@@ -18,11 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from score import best_of  # benchmarks/score.py: this folder is on sys.path when run
+from score import (  # benchmarks/score.py: this folder is on sys.path when run
+    best_of,
+    print_ratios,
+    time_inference_and_scoring,
+)
 
 from toolkit_deploy.files import list_files
 from toolkit_deploy.predictor import Predictor
-from toolkit_deploy.score import score
 from toolkit_deploy.session import available_cores
 
 RATES = (8000, 16000, 22050, 44100, 48000)
@@ -71,22 +74,16 @@ def main() -> None:
         with ThreadPoolExecutor(workers) as pool:  # as the scorer's decoding threads
             decode = best_of(args.repeats, lambda: list(pool.map(predictor.decode, paths)))
         waves = np.concatenate([predictor.decode(p) for p in paths])
-        infer = best_of(args.repeats, lambda: [predictor.run(waves[i : i + bs])
-                                               for i in range(0, n, bs)])
-        out = tmp / "p.csv"
-        end_to_end = best_of(args.repeats, lambda: score(
-            predictor, tmp / "clips", out, batch_size=bs, overwrite=True, progress=False))
+        infer, end_to_end = time_inference_and_scoring(predictor, waves, tmp / "clips",
+                                                       tmp / "p.csv", bs, args.repeats)
 
     rate = {k: n / t for k, t in [("decode", decode), ("infer", infer), ("score", end_to_end)]}
-    serial = 1 / (1 / rate["decode"] + 1 / rate["infer"])
     print(f"{n} one-second clips at {'/'.join(str(r // 1000) for r in RATES)} kHz, "
           f"{model.name}, batch {bs}, {workers} cores, best of {args.repeats}")
     print(f"decode + resample alone  {rate['decode']:8.1f} clips/s")
     print(f"inference alone          {rate['infer']:8.1f} clips/s")
     print(f"score end to end         {rate['score']:8.1f} clips/s")
-    print(f"end_to_end / decoding  = {rate['score'] / rate['decode']:.2f}")
-    print(f"end_to_end / inference = {rate['score'] / rate['infer']:.2f}")
-    print(f"end_to_end / serial (decode then infer) = {rate['score'] / serial:.2f}")
+    print_ratios(rate, "decode", "decoding", "decode")
 
 
 if __name__ == "__main__":

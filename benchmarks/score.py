@@ -34,6 +34,27 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
+def time_inference_and_scoring(predictor: Predictor, batch: np.ndarray, inputs: Path, out: Path,
+                               batch_size: int, repeats: int) -> tuple[float, float]:
+    """Best seconds of running the decoded `batch` in `batch_size` slices, and of `score` on
+    `inputs` end to end."""
+    infer = best_of(repeats, lambda: [predictor.run(batch[i : i + batch_size])
+                                      for i in range(0, len(batch), batch_size)])
+    end_to_end = best_of(repeats, lambda: score(predictor, inputs, out, batch_size=batch_size,
+                                                overwrite=True, progress=False))
+    return infer, end_to_end
+
+
+def print_ratios(rate: dict[str, float], stage: str, name: str, verb: str) -> None:
+    """End-to-end rate against the decoding stage (`rate[stage]`, called `name`), inference and
+    both in series."""
+    serial = 1 / (1 / rate[stage] + 1 / rate["infer"])
+    width = max(len(name), len("inference")) + 13
+    print(f"{'end_to_end / ' + name:<{width}} = {rate['score'] / rate[stage]:.2f}")
+    print(f"{'end_to_end / inference':<{width}} = {rate['score'] / rate['infer']:.2f}")
+    print(f"end_to_end / serial ({verb} then infer) = {rate['score'] / serial:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A toolkit image model (.onnx).")
@@ -55,11 +76,8 @@ def main() -> None:
             decode = best_of(args.repeats, lambda: list(pool.map(predictor.decode, paths)))
         arrays = np.stack([predictor.decode(p) for p in paths])
         bs = args.batch_size
-        infer = best_of(args.repeats, lambda: [predictor.run(arrays[i : i + bs])
-                                               for i in range(0, n, bs)])
-        out = Path(tmp) / "p.csv"
-        end_to_end = best_of(args.repeats, lambda: score(
-            predictor, data, out, batch_size=bs, overwrite=True, progress=False))
+        infer, end_to_end = time_inference_and_scoring(predictor, arrays, data,
+                                                       Path(tmp) / "p.csv", bs, args.repeats)
 
     rate = {k: n / t for k, t in [("decode", decode), ("infer", infer), ("score", end_to_end)]}
     slower = min(rate["decode"], rate["infer"])
@@ -68,8 +86,7 @@ def main() -> None:
     print(f"inference alone   {rate['infer']:8.1f} files/s")
     print(f"score end to end  {rate['score']:8.1f} files/s")
     print(f"end_to_end / slower stage = {rate['score'] / slower:.2f}   (1.0 = perfect overlap)")
-    serial = 1 / (1 / rate["decode"] + 1 / rate["infer"])
-    print(f"end_to_end / serial (decode then infer) = {rate['score'] / serial:.2f}")
+    print_ratios(rate, "decode", "decoding", "decode")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from score import best_of  # benchmarks/score.py: this folder is on sys.path when run
+from score import (  # benchmarks/score.py: this folder is on sys.path when run
+    best_of,
+    print_ratios,
+    time_inference_and_scoring,
+)
 
 from toolkit_deploy.predictor import Predictor
-from toolkit_deploy.score import score
 from toolkit_deploy.session import available_cores
 
 
@@ -61,15 +64,11 @@ def main() -> None:
                                                   for i in range(0, len(texts), args.batch_size)])
         one_by_one = best_of(args.repeats, lambda: [predictor.decode(t) for t in texts])
         ids = np.stack([predictor.decode(t) for t in texts])
-        infer = best_of(args.repeats, lambda: [predictor.run(ids[i : i + bs])
-                                               for i in range(0, n, bs)])
-        out = tmp / "p.csv"
-        end_to_end = best_of(args.repeats, lambda: score(
-            predictor, lines, out, batch_size=bs, overwrite=True, progress=False))
+        infer, end_to_end = time_inference_and_scoring(predictor, ids, lines, tmp / "p.csv", bs,
+                                                       args.repeats)
 
     rate = {k: n / t for k, t in [("tok", tokenise), ("one", one_by_one), ("infer", infer),
                                   ("score", end_to_end)]}
-    serial = 1 / (1 / rate["tok"] + 1 / rate["infer"])
     print(f"{n} texts ({np.mean([len(t) for t in texts]):.0f} characters on average), "
           f"{model.name}, input length {ids.shape[1]}, batch {bs}, {workers} cores, "
           f"best of {args.repeats}")
@@ -77,9 +76,7 @@ def main() -> None:
           f"one text per call: {rate['one']:.1f})")
     print(f"inference alone     {rate['infer']:9.1f} texts/s")
     print(f"score end to end    {rate['score']:9.1f} texts/s")
-    print(f"end_to_end / tokenisation = {rate['score'] / rate['tok']:.2f}")
-    print(f"end_to_end / inference    = {rate['score'] / rate['infer']:.2f}")
-    print(f"end_to_end / serial (tokenise then infer) = {rate['score'] / serial:.2f}")
+    print_ratios(rate, "tok", "tokenisation", "tokenise")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from score import best_of  # benchmarks/score.py: this folder is on sys.path when run
+from score import (  # benchmarks/score.py: this folder is on sys.path when run
+    best_of,
+    print_ratios,
+    time_inference_and_scoring,
+)
 
 from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import _Processes
 from toolkit_deploy.predictor import Predictor
-from toolkit_deploy.score import score
 from toolkit_deploy.session import available_cores
 
 
@@ -68,24 +71,18 @@ def main() -> None:
             processes.close()
         one_process = best_of(1, lambda: [predictor.decode(p) for p in paths])
         clips = np.stack([predictor.decode(p) for p in paths])
-        infer = best_of(args.repeats, lambda: [predictor.run(clips[i : i + bs])
-                                               for i in range(0, n, bs)])
-        out = tmp / "p.csv"
-        end_to_end = best_of(args.repeats, lambda: score(
-            predictor, tmp / "clips", out, batch_size=bs, overwrite=True, progress=False))
+        infer, end_to_end = time_inference_and_scoring(predictor, clips, tmp / "clips",
+                                                       tmp / "p.csv", bs, args.repeats)
 
     rate = {k: n / t for k, t in [("decode", decode), ("one", one_process), ("infer", infer),
                                   ("score", end_to_end)]}
-    serial = 1 / (1 / rate["decode"] + 1 / rate["infer"])
     print(f"{n} clips, {model.name}, input {list(clips.shape[1:])}, batch {bs}, {workers} "
           f"cores, best of {args.repeats}")
     print(f"decoding alone      {rate['decode']:8.1f} clips/s  ({workers} worker processes; "
           f"in this process: {rate['one']:.1f})")
     print(f"inference alone     {rate['infer']:8.1f} clips/s")
     print(f"score end to end    {rate['score']:8.1f} clips/s  (worker start-up included)")
-    print(f"end_to_end / decoding  = {rate['score'] / rate['decode']:.2f}")
-    print(f"end_to_end / inference = {rate['score'] / rate['infer']:.2f}")
-    print(f"end_to_end / serial (decode then infer) = {rate['score'] / serial:.2f}")
+    print_ratios(rate, "decode", "decoding", "decode")
 
 
 if __name__ == "__main__":

@@ -180,9 +180,6 @@ class _Perturbed:
         self.model, self.decoder = model, decoder
         self.labels, self.path = model.labels, model.path
 
-    def decode(self, source: Any) -> np.ndarray:
-        return self.decoder(source)
-
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.model.run(batch)
 

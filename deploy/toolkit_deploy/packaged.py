@@ -49,12 +49,10 @@ def package_cli(name: str, version: str, load: Callable[..., Predictor],
     `toolkit score`) and `info` (what the model says about itself)."""
     from toolkit_deploy.cli import SCORE_HELP, library_errors, run_score_command, score_options
 
-    @click.group(name=name, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(version, prog_name=name)
-    def group() -> None:
-        pass
-
-    group.help = f"The {name} model, packaged by toolkit. Commands: score, info."
+    group = click.Group(
+        name=name, help=f"The {name} model, packaged by toolkit. Commands: score, info.",
+        context_settings={"help_option_names": ["-h", "--help"]})
+    group = click.version_option(version, prog_name=name)(group)
 
     @group.command(help=f"Score every file under INPUT with the {name} model.\n" + SCORE_HELP)
     @score_options(device)

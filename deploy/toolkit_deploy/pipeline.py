@@ -29,8 +29,6 @@ class Model(Protocol):
     path: Path
     decoder: Any
 
-    def decode(self, source: Any) -> np.ndarray: ...
-
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -74,7 +72,7 @@ def _decode(decoder: Any, source: Any) -> np.ndarray | str:
         return _message(e)
 
 
-def _decode_chunk(decoder: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
+def decode_chunk(decoder: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
     """Decode a batch worth of sources: an array, or an error message, for each."""
     results: list[np.ndarray | str] = [
         _message(s) if isinstance(s, DecodeError) else "" for s in chunk]  # failed before
@@ -97,7 +95,7 @@ class _Threads:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
 
     def submit(self, chunk: Sequence[Any]) -> Any:
-        return self.pool.submit(_decode_chunk, self.decoder, chunk)
+        return self.pool.submit(decode_chunk, self.decoder, chunk)
 
     def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
         return handle.result()
@@ -121,7 +119,7 @@ def _start_worker(module: str, name: str, spec: Any) -> None:
 
 
 def _decode_in_worker(chunk: Sequence[Any]) -> list[np.ndarray | str]:
-    return _decode_chunk(_WORKER_DECODER, chunk)
+    return decode_chunk(_WORKER_DECODER, chunk)
 
 
 class _Processes:

@@ -36,11 +36,11 @@ class _Scorer:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         from toolkit_deploy.errors import DecodeError
-        from toolkit_deploy.pipeline import _decode_chunk, predict_arrays
+        from toolkit_deploy.pipeline import decode_chunk, predict_arrays
 
         sources = [DecodeError(e) if e else (Path(s) if f else s) for s, e, f in zip(
             batch["source"], batch["failed"], batch["is_path"], strict=True)]
-        decoded = _decode_chunk(self.predictor.decoder, sources)
+        decoded = decode_chunk(self.predictor.decoder, sources)
         good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
         width = len(self.predictor.labels)
         probs = np.full((len(sources), width), np.nan, np.float32)

@@ -6,6 +6,7 @@ parity gate holds, so a failed export leaves nothing at `out` (and a crash leave
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from toolkit.export.parity import measure_parity
-from toolkit.run import Run, load_run
+from toolkit.run import RESULTS, Run, load_run
 from toolkit.training.data import split_samples
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
@@ -121,9 +122,6 @@ def long_texts(texts: list[str], decoder: Any) -> list[str]:
 def _held_out_figures(run: Run) -> dict[str, Any]:
     """The run's final figures on its held-out split (for model cards), without the per-class
     detail."""
-    import json
-
-    from toolkit.run import RESULTS
 
     path = run.path / RESULTS
     if not path.is_file():

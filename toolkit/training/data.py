@@ -3,6 +3,7 @@ through the runtime's decoders and table reader."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -84,7 +85,16 @@ def _stratified(items: Items, fraction: float, rng: np.random.Generator) -> tupl
     return tuple(sorted(keep)), tuple(sorted(taken))
 
 
-def read_labelled_table(path: Path, data: Any) -> list[TextRow]:
+@functools.lru_cache(maxsize=2)
+def _read_table(path: Path, size: int, mtime_ns: int, text_column: str, label_column: str,
+                encoding: str | None) -> tuple[TextRow, ...]:
+    """The rows of a table, read once per run (the split, the tokenizer and every split's
+    samples all need them); `size` and `mtime_ns` make a changed file be read again."""
+    return tuple(read_table(path, text_column=text_column, label_column=label_column,
+                            encoding=encoding))
+
+
+def read_labelled_table(path: Path, data: Any) -> tuple[TextRow, ...]:
     """The rows of a labelled table of texts (`--data FILE` of a text recipe), all usable.
 
     Raises:
@@ -93,8 +103,9 @@ def read_labelled_table(path: Path, data: Any) -> list[TextRow]:
     if not hasattr(data, "text_column"):
         raise DatasetError(f"--data {path} is a file; this recipe trains on a labelled folder "
                            "DIR/<class>/<file>.")
-    rows = read_table(path, text_column=data.text_column, label_column=data.label_column,
-                      encoding=data.decoder_options.get("encoding"))
+    stat = path.stat()
+    rows = _read_table(path, stat.st_size, stat.st_mtime_ns, data.text_column,
+                       data.label_column, data.decoder_options.get("encoding"))
     bad = [r for r in rows if r.error]
     if bad:
         raise DatasetError(f"{path}: {len(bad)} rows cannot be trained on, e.g. row {bad[0].id}: "
