@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tests.toolkit.conftest import Trained
 from toolkit.export import onnx_export
-from toolkit.export.onnx_export import export_run
+from toolkit.export.onnx_export import Gates, export_run
 from toolkit_deploy.cli import main
 from toolkit_deploy.errors import ParityError
 
@@ -42,7 +42,7 @@ def test_a_gate_too_strict_for_float32_fails_the_same_way(trained: Trained,
                                                           tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
     with pytest.raises(ParityError) as caught:
-        export_run(trained.run.path, out, atol=0.0, rtol=0.0)
+        export_run(trained.run.path, out, gates=Gates(atol=0.0, rtol=0.0))
     report = caught.value.report
     assert not report.passed and report.max_abs_diff > 0
     assert report.top1_agreement == 1.0  # the numbers differ in float32 noise, the decisions not

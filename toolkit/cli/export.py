@@ -33,10 +33,9 @@ def export(run: str, out: str, atol: float, rtol: float, min_agreement: float, s
     repeated past the model's length. If a parity gate fails, the report is printed, the exit
     code is 1 and nothing is written at --out.
     """
-    from toolkit.export.onnx_export import export_run
+    from toolkit.export.onnx_export import Gates, export_run
 
     result = export_run(run, out, data_dir=data_dir, weights=weights, n_samples=samples,
-                        atol=atol, rtol=rtol, min_agreement=min_agreement, opset=opset,
-                        overwrite=overwrite)
+                        gates=Gates(atol, rtol, min_agreement), opset=opset, overwrite=overwrite)
     click.echo(result.report.summary())
     click.echo(f"wrote {result.path} (opset {result.spec.opset}, {len(result.spec.labels)} labels)")

@@ -22,7 +22,7 @@ import torch
 
 from toolkit.export.parity import measure_parity
 from toolkit.run import RESULTS, Run, load_run
-from toolkit.training.data import split_samples
+from toolkit.training.data import Samples, split_samples
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ParityError
@@ -82,9 +82,9 @@ def _export(model: torch.nn.Module, example: np.ndarray, opset: int):
     )
 
 
-def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Any]:
-    """Up to `n_samples` held-out inputs (files, or texts of a table), spread evenly over the
-    (class-sorted) held-out split."""
+def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> Samples:
+    """Up to `n_samples` held-out inputs (files, or texts of a table) with their targets, spread
+    evenly over the (class-sorted) held-out split."""
     name, items = run.split.held_out
     if not items:
         raise ValueError(f"{run.path} has no held-out samples to prove parity on.")
@@ -93,14 +93,14 @@ def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> list[Any]:
                                 "with its new place.")
     n = min(n_samples, len(items))
     picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
-    sources = list(split_samples(data_dir, tuple(items[i] for i in picks), run.recipe.data).sources)
-    missing = [p for p in sources if isinstance(p, Path) and not p.is_file()]
+    samples = split_samples(data_dir, tuple(items[i] for i in picks), run.recipe.data)
+    missing = [p for p in samples.sources if isinstance(p, Path) and not p.is_file()]
     if missing:
         raise FileNotFoundError(
             f"Held-out sample {missing[0]} of the run's {name} split is missing ({len(missing)} "
             "in all). If the data moved, pass --data with its new folder."
         )
-    return sources
+    return samples
 
 
 def batch_of(decoder: Any, decoded: list[np.ndarray]) -> np.ndarray:
@@ -149,6 +149,41 @@ def _save(proto, path: Path) -> None:
                     location=f"{path.name}.data" if large else None)
 
 
+def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
+    """`out` as a Path, refused before any work when it cannot or must not be written."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ValueError(f"--out must end in .onnx. Got {out}.")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
+    return out
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What an exported file must prove on the held-out samples before it is written.
+
+    Attributes:
+        atol: A logit passes when |Δ| <= atol + rtol * |logit_torch| (numpy.allclose).
+        rtol: See `atol`.
+        min_agreement: Smallest top-1 agreement with PyTorch, per batch size.
+        batch_sizes: ONNX Runtime batch sizes the samples are run at.
+    """
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    min_agreement: float = 1.0
+    batch_sizes: tuple[int, ...] = (1, 16)
+
+    def __post_init__(self) -> None:
+        if not (self.batch_sizes and all(b >= 1 for b in self.batch_sizes)):
+            raise ValueError(f"Every parity batch size must be >= 1. Got {self.batch_sizes}.")
+        if self.atol < 0 or self.rtol < 0 or not 0 <= self.min_agreement <= 1:
+            raise ValueError("atol and rtol must be >= 0 and min_agreement in [0, 1].")
+
+
 def export_run(
     run: str | os.PathLike | Run,
     out: str | os.PathLike,
@@ -156,10 +191,7 @@ def export_run(
     data_dir: str | os.PathLike | None = None,
     weights: str = "best",
     n_samples: int = 256,
-    batch_sizes: tuple[int, ...] = (1, 16),
-    atol: float = 1e-4,
-    rtol: float = 1e-3,
-    min_agreement: float = 1.0,
+    gates: Gates = Gates(),
     opset: int = MIN_OPSET,
     overwrite: bool = False,
 ) -> ExportResult:
@@ -171,10 +203,7 @@ def export_run(
         data_dir: Where the run's data is now (default: where it was trained).
         weights: `best` or `last`.
         n_samples: Held-out samples to compare (at most; all when the split is smaller).
-        batch_sizes: ONNX Runtime batch sizes the samples are run at.
-        atol: Parity gate on logits, with `rtol` (numpy.allclose semantics).
-        rtol: See `atol`.
-        min_agreement: Parity gate on top-1 agreement.
+        gates: The parity gates.
         opset: ONNX opset (>= 18).
         overwrite: Replace an existing `out`.
 
@@ -182,49 +211,76 @@ def export_run(
         ParityError: A gate failed; its `report` has the figures. Nothing is written at `out`.
         FileExistsError: `out` exists and `overwrite` is False.
     """
-    import onnx
-
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise ValueError(f"--out must end in .onnx. Got {out}.")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
-    if opset < MIN_OPSET:
-        raise ValueError(f"--opset must be >= {MIN_OPSET} for the dynamo exporter. Got {opset}.")
-    if not (n_samples >= 1 and batch_sizes and all(b >= 1 for b in batch_sizes)):
-        raise ValueError("n_samples and every batch size must be >= 1.")
+    out = check_destination(out, overwrite)
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1. Got {n_samples}.")
     run = run if isinstance(run, Run) else load_run(run)
     data_dir = Path(data_dir) if data_dir is not None else run.data_dir
-    model = run.load_model(weights)
     recipe = run.recipe
-    preprocess = run.preprocess()
-    train_decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
-    sources = held_out_samples(run, data_dir, n_samples)
-    if recipe.modality == "text":
-        texts = [train_decoder.read(s) for s in sources]
-        sources = texts + long_texts(texts, train_decoder)  # two lengths: as written, and full
-    decoded = [train_decoder(s) for s in sources]
-    samples = batch_of(train_decoder, decoded)
-
-    proto = to_onnx(model, samples[: min(2, len(samples))], opset)
-    made_by = _versions()
     spec = ModelSpec(
         modality=recipe.modality,
         labels=run.labels,
-        preprocess=preprocess,
-        opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        preprocess=run.preprocess(),
+        opset=opset,
         provenance={
             "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
             "best_epoch": run.info.get("best_epoch"),
             "data_fingerprint": run.info.get("data_fingerprint"),
             "results": _held_out_figures(run),
-            "versions": made_by, "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
+    return export_proven(run.load_model(weights), spec, held_out_samples(run, data_dir, n_samples),
+                         out, name=recipe.name, decoder_options=recipe.data.decoder_options,
+                         gates=gates)
+
+
+def export_proven(
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    held_out: Samples,
+    out: Path,
+    *,
+    name: str,
+    decoder_options: dict[str, Any],
+    gates: Gates,
+) -> ExportResult:
+    """Export `model` (preprocessing included) to `out` once the file proves its parity with
+    PyTorch on `held_out`, decoded by the runtime decoder that `spec` describes.
+
+    Args:
+        model: Takes the decoder's arrays, returns logits over `spec.labels`.
+        spec: What the file will say about itself; its `opset` is the one exported to, its
+            `parity` is measured here.
+        held_out: Real labelled inputs the file is proven on.
+        out: The destination, checked by `check_destination`.
+        name: What the model is, for the file's doc string.
+        decoder_options: Runtime decoder options (e.g. a text table's encoding).
+        gates: The parity gates.
+    """
+    import onnx
+
+    if spec.opset < MIN_OPSET:
+        raise ValueError(f"--opset must be >= {MIN_OPSET} for the dynamo exporter. "
+                         f"Got {spec.opset}.")
+    model = model.eval()
+    train_decoder = create_decoder(spec.modality, spec.preprocess, **decoder_options)
+    sources = list(held_out.sources)
+    if spec.modality == "text":
+        texts = [train_decoder.read(s) for s in sources]
+        sources = texts + long_texts(texts, train_decoder)  # two lengths: as written, and full
+    decoded = [train_decoder(s) for s in sources]
+    samples = batch_of(train_decoder, decoded)
+
+    proto = to_onnx(model, samples[: min(2, len(samples))], spec.opset)
+    made_by = _versions()
+    spec = replace(
+        spec,
+        opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        provenance={**spec.provenance, "versions": made_by,
+                    "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+    )
     proto.producer_name, proto.producer_version = "toolkit", made_by["toolkit"]
-    proto.doc_string = f"{recipe.name} classifier over {len(run.labels)} labels, by toolkit."
+    proto.doc_string = f"{name} classifier over {len(spec.labels)} labels, by toolkit."
     onnx.helper.set_model_props(proto, spec.to_metadata())
     onnx.checker.check_model(proto, full_check=True)
 
@@ -232,12 +288,13 @@ def export_run(
     try:
         staged = staging / out.name
         _save(proto, staged)
-        predictor = Predictor(staged, **recipe.data.decoder_options)
+        predictor = Predictor(staged, **decoder_options)
         served = [predictor.decode(s) for s in sources]
         mismatched = [str(s)[:80] for s, a, b in zip(sources, served, decoded, strict=True)
                       if not np.array_equal(a, b)]
         report = measure_parity(model, predictor, batch_of(predictor.decoder, served),
-                                batch_sizes, atol, rtol, min_agreement, mismatched)
+                                gates.batch_sizes, gates.atol, gates.rtol, gates.min_agreement,
+                                mismatched)
         del predictor  # release the file before it is rewritten
         if not report.passed:
             raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}",
