@@ -3,6 +3,7 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from toolkit.export import onnx_export
 from toolkit.export.onnx_export import Gates, export_run
 from toolkit_deploy.cli import main
 from toolkit_deploy.errors import ParityError
+from toolkit_deploy.predictor import Predictor
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -81,3 +83,27 @@ def test_moved_data_is_named_and_can_be_pointed_at(trained: Trained, tmp_path: P
         assert result.report.passed and result.report.n_samples == 8
     finally:
         (run / "run.json").write_text(info)
+
+
+def test_external_data_is_written_next_to_the_model_and_loads_back(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Models over protobuf's 2 GiB limit keep their weights in `<name>.data`; a tiny threshold
+    # takes the same path with a small model.
+    monkeypatch.setattr(onnx_export, "_PROTO_LIMIT", 1024)
+    out = tmp_path / "model.onnx"
+    result = export_run(trained.run.path, out, n_samples=16)
+    assert result.report.passed
+    assert leftovers(tmp_path) == ["model.onnx", "model.onnx.data"]
+    import onnx
+
+    proto = onnx.load(out, load_external_data=False)
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data
+                 if e.key == "location"}
+    assert locations == {"model.onnx.data"}  # relative, next to the model
+    predictor = Predictor(out)
+    assert predictor.spec.parity.passed
+    expected = Predictor(trained.export.path)
+    files = sorted(trained.data.rglob("*.png"))[:8]
+    batch = np.stack([predictor.decode(f) for f in files])
+    np.testing.assert_allclose(predictor.run(batch)[0], expected.run(batch)[0], atol=1e-5)

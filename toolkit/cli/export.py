@@ -1,4 +1,5 @@
-"""`toolkit export RUN --out model.onnx`."""
+"""`toolkit export RUN --out model.onnx`, or `toolkit export --module F.py:FACTORY --weights W
+--spec SPEC --out model.onnx` for a model trained elsewhere."""
 
 import click
 
@@ -6,8 +7,16 @@ from toolkit_deploy.cli import library_errors
 
 
 @click.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("run", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .onnx file.")
+@click.option("--module", "module", metavar="FILE.py:FACTORY",
+              help="Export your own PyTorch classifier instead of a run: FACTORY() returns the "
+                   "nn.Module (needs --weights and --spec).")
+@click.option("--spec", "spec", type=click.Path(exists=True, dir_okay=False),
+              help="With --module: TOML with modality, labels, samples and [preprocess].")
+@click.option("--weights", default=None,
+              help="A run's `best` or `last` weights [default: best]; with --module, a "
+                   ".safetensors file.")
 @click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
               help="Parity gate: |Δlogit| <= atol + rtol·|logit|.")
 @click.option("--rtol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
@@ -16,14 +25,15 @@ from toolkit_deploy.cli import library_errors
               help="Parity gate: smallest top-1 agreement with PyTorch.")
 @click.option("--samples", type=click.IntRange(min=1), default=256, show_default=True,
               help="Held-out samples compared (all when the split is smaller).")
-@click.option("--weights", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True)
 @click.option("--data", "data_dir", type=click.Path(exists=True),
-              help="Where the run's data is now, if it moved since training.")
+              help="Where the run's data is now, if it moved since training; with --module, "
+                   "labelled samples instead of the spec's.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @library_errors
-def export(run: str, out: str, atol: float, rtol: float, min_agreement: float, samples: int,
-           weights: str, opset: int, data_dir: str | None, overwrite: bool) -> None:
+def export(run: str | None, out: str, module: str | None, spec: str | None, weights: str | None,
+           atol: float, rtol: float, min_agreement: float, samples: int, opset: int,
+           data_dir: str | None, overwrite: bool) -> None:
     """Export RUN to one ONNX file and prove it matches PyTorch on held-out samples.
 
     The graph takes what the runtime decoder gives (uint8 images N×H×W×C; int64 token ids N×L
@@ -32,10 +42,28 @@ def export(run: str, out: str, atol: float, rtol: float, min_agreement: float, s
     parity report are stored in the file. Text parity runs every held-out text as written and
     repeated past the model's length. If a parity gate fails, the report is printed, the exit
     code is 1 and nothing is written at --out.
+
+    With --module, --weights and --spec instead of RUN, any PyTorch classifier is exported the
+    same way, proven on the spec's labelled samples (see the README, "Bring your own model").
     """
     from toolkit.export.onnx_export import Gates, export_run
 
-    result = export_run(run, out, data_dir=data_dir, weights=weights, n_samples=samples,
-                        gates=Gates(atol, rtol, min_agreement), opset=opset, overwrite=overwrite)
+    gates = Gates(atol, rtol, min_agreement)
+    options = dict(n_samples=samples, gates=gates, opset=opset, overwrite=overwrite)
+    if module is not None:
+        if run is not None or not (weights and spec):
+            raise click.UsageError("--module takes --weights FILE.safetensors and --spec "
+                                   "SPEC.toml, and no RUN.")
+        from toolkit.export.byo import export_module_file
+
+        result = export_module_file(module, weights, spec, out, samples=data_dir, **options)
+    else:
+        if run is None or spec is not None:
+            raise click.UsageError("Give a RUN folder to export (or --module, --weights and "
+                                   "--spec for your own model).")
+        if weights not in (None, "best", "last"):
+            raise click.BadParameter(f"a run's weights are `best` or `last`. Got {weights!r}.",
+                                     param_hint="--weights")
+        result = export_run(run, out, data_dir=data_dir, weights=weights or "best", **options)
     click.echo(result.report.summary())
     click.echo(f"wrote {result.path} (opset {result.spec.opset}, {len(result.spec.labels)} labels)")

@@ -184,6 +184,9 @@ class Gates:
             raise ValueError("atol and rtol must be >= 0 and min_agreement in [0, 1].")
 
 
+DEFAULT_GATES = Gates()
+
+
 def export_run(
     run: str | os.PathLike | Run,
     out: str | os.PathLike,
@@ -191,7 +194,7 @@ def export_run(
     data_dir: str | os.PathLike | None = None,
     weights: str = "best",
     n_samples: int = 256,
-    gates: Gates = Gates(),
+    gates: Gates = DEFAULT_GATES,
     opset: int = MIN_OPSET,
     overwrite: bool = False,
 ) -> ExportResult:
