@@ -5,3 +5,12 @@ builds on. Submodules are imported on use; `import toolkit` does not import torc
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `toolkit.export_model` without importing torch at `import toolkit` (PEP 562).
+    if name == "export_model":
+        from toolkit.export.byo import export_model
+
+        return export_model
+    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

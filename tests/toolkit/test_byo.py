@@ -13,13 +13,15 @@ import torch
 import torch.nn as nn
 from click.testing import CliRunner
 
+import toolkit
 from tests.toolkit.test_text import TINY_TEXT, write_chinese
-from toolkit.export.byo import export_model, load_export_spec
+from toolkit.export.byo import load_export_spec
 from toolkit.recipe import load_recipe
 from toolkit.training.tokenizer import train_tokenizer
 from toolkit_deploy.cli import main
 from toolkit_deploy.dataset import read_labelled
 from toolkit_deploy.decoders import create_decoder
+from toolkit_deploy.errors import DatasetError
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.spec import ImagePreprocess
 
@@ -121,7 +123,7 @@ def test_resnet_exports_with_parity_and_scores_like_pytorch(
 ) -> None:
     model, classes = resnet
     out = tmp_path / "resnet.onnx"
-    result = export_model(model, torch.zeros(2, 3, 32, 32), labels=classes,
+    result = toolkit.export_model(model, torch.zeros(2, 3, 32, 32), labels=classes,
                           preprocess=image_preprocess, out=out, samples=shapes, n_samples=40)
     assert result.report.passed and result.report.n_samples == 40
     assert result.report.max_abs_diff < 1e-4 and result.report.top1_agreement == 1.0
@@ -194,7 +196,7 @@ def test_small_transformer_encoder_exports_with_parity(tmp_path: Path) -> None:
                         preprocess.pad_id)
     example = torch.full((2, preprocess.max_length), preprocess.pad_id, dtype=torch.int64)
     example[:, :3] = 5
-    result = export_model(model, example, labels=classes, preprocess=preprocess,
+    result = toolkit.export_model(model, example, labels=classes, preprocess=preprocess,
                           out=tmp_path / "encoder.onnx", samples=data)
     # Every text as written and repeated past max_length: both padded and full inputs agree.
     assert result.report.passed and result.report.n_samples == 2 * 36
@@ -211,12 +213,13 @@ def test_mistakes_are_named_before_export(
 ) -> None:
     model, classes = resnet
     common = dict(preprocess=image_preprocess, out=tmp_path / "m.onnx", samples=shapes)
+    export = toolkit.export_model
     with pytest.raises(ValueError, match=r"example_input is torch.float32 \(3, 64, 64\)"):
-        export_model(model, torch.zeros(1, 3, 64, 64), labels=classes, **common)
+        export(model, torch.zeros(1, 3, 64, 64), labels=classes, **common)
     with pytest.raises(ValueError, match="must return logits N×6"):
-        export_model(model, torch.zeros(1, 3, 32, 32), labels=(*classes, "extra"), **common)
-    with pytest.raises(Exception, match="not labels of the model"):
-        export_model(model, torch.zeros(1, 3, 32, 32), labels=classes[:2], **common)
+        export(model, torch.zeros(1, 3, 32, 32), labels=(*classes, "extra"), **common)
+    with pytest.raises(DatasetError, match="not labels of the model"):
+        export(model, torch.zeros(1, 3, 32, 32), labels=classes[:2], **common)
     assert not (tmp_path / "m.onnx").exists()
     (tmp_path / "spec.toml").write_text('modality = "image"\nlabels = ["a"]\nsamples = "x"\n'
                                         'colour = "red"\n[preprocess]\nheight = 8\nwidth = 8\n')
