@@ -178,12 +178,8 @@ class TextData:
 
     def preprocess(self, tokenizer: str) -> TextPreprocess:
         """The runtime's preprocessing spec, given the run's trained tokenizer (JSON)."""
-        document = json.loads(tokenizer)
-        padding = document.get("padding") or {}
-        vocab = _vocab_size(document)
         return TextPreprocess(tokenizer=tokenizer, max_length=self.max_length,
-                              pad_id=int(padding.get("pad_id", 0)), vocab_size=vocab,
-                              max_bytes=self.max_bytes)
+                              max_bytes=self.max_bytes, **tokenizer_ids(tokenizer))
 
 
 @dataclass(frozen=True)
@@ -322,12 +318,15 @@ class VideoData:
             raise ValueError(f"Invalid data section: {e}") from e
 
 
-def _vocab_size(document: dict[str, Any]) -> int:
-    """Number of ids of a tokenizer JSON document (largest id + 1, added tokens included)."""
+def tokenizer_ids(tokenizer: str) -> dict[str, int]:
+    """`pad_id` (of the tokenizer's padding, else 0) and `vocab_size` (largest id + 1, added
+    tokens included) of a tokenizers JSON document."""
+    document = json.loads(tokenizer)
     vocab = document["model"]["vocab"]
     ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
     ids += [t["id"] for t in document.get("added_tokens", [])]
-    return max(ids) + 1
+    padding = document.get("padding") or {}
+    return {"pad_id": int(padding.get("pad_id", 0)), "vocab_size": max(ids) + 1}
 
 
 #: Data section type for each modality.

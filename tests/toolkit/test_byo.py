@@ -206,6 +206,16 @@ def test_small_transformer_encoder_exports_with_parity(tmp_path: Path) -> None:
         expected = model(torch.from_numpy(ids)).numpy()
     np.testing.assert_allclose(predictor.run(ids)[0], expected, atol=1e-4, rtol=1e-3)
 
+    # The CLI's spec file names the tokenizer; pad_id and vocab_size come from it.
+    (tmp_path / "tokenizer.json").write_text(preprocess.tokenizer, encoding="utf-8")
+    (tmp_path / "spec.toml").write_text(
+        f'modality = "text"\nlabels = {json.dumps(classes, ensure_ascii=False)}\n'
+        f'samples = "zh"\n[preprocess]\ntokenizer = "tokenizer.json"\n'
+        f"max_length = {preprocess.max_length}\n", encoding="utf-8")
+    spec = load_export_spec(tmp_path / "spec.toml")
+    assert spec.preprocess == preprocess and spec.samples == tmp_path / "zh"
+    assert spec.example_input.shape == (2, preprocess.max_length)
+
 
 def test_mistakes_are_named_before_export(
     resnet: tuple[nn.Module, tuple[str, ...]], shapes: Path, image_preprocess: ImagePreprocess,

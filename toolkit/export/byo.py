@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import sys
 from dataclasses import dataclass, fields
@@ -262,18 +261,18 @@ def load_export_spec(path: str | os.PathLike) -> ExportSpec:
 def _text_preprocess(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     """A text spec's `tokenizer` names a tokenizers JSON file; `vocab_size` and `pad_id` default
     to the tokenizer's own."""
-    from toolkit.recipe import _vocab_size
+    from toolkit.recipe import tokenizer_ids
 
     if not isinstance(values.get("tokenizer"), str):
         raise ValueError("A text spec needs [preprocess] tokenizer = \"tokenizer.json\" (a "
                          "tokenizers JSON file, relative to the spec).")
-    document_text = (folder / values["tokenizer"]).read_text(encoding="utf-8")
-    document = json.loads(document_text)
-    padding = document.get("padding") or {}
-    defaults = {"vocab_size": _vocab_size(document)}
-    if "pad_id" in padding:
-        defaults["pad_id"] = padding["pad_id"]
-    return {**defaults, **values, "tokenizer": document_text}
+    path = folder / values["tokenizer"]
+    try:
+        tokenizer = path.read_text(encoding="utf-8")
+        ids = tokenizer_ids(tokenizer)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"Cannot read the tokenizer {path} (a tokenizers JSON file): {e}") from e
+    return {**ids, **values, "tokenizer": tokenizer}
 
 
 def load_factory(reference: str) -> nn.Module:
