@@ -23,15 +23,15 @@ def leftovers(folder: Path) -> list[str]:
 def test_unfaithful_export_is_refused_and_nothing_is_written(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = onnx_export._export
+    real = onnx_export.export_program
 
-    def unfaithful(model: torch.nn.Module, example, opset: int):
+    def unfaithful(model: torch.nn.Module, example, opset: int, **options):
         # The classic bug: the serving graph normalises differently from training.
         served = copy.deepcopy(model)
         served.normalize = type(model.normalize)((0.4, 0.5, 0.6), (0.25, 0.25, 0.25))
-        return real(served, example, opset)
+        return real(served, example, opset, **options)
 
-    monkeypatch.setattr(onnx_export, "_export", unfaithful)
+    monkeypatch.setattr(onnx_export, "export_program", unfaithful)
     out = tmp_path / "model.onnx"
     result = CliRunner().invoke(main, ["export", str(trained.run.path), "--out", str(out)])
     assert result.exit_code == 1
@@ -107,3 +107,36 @@ def test_external_data_is_written_next_to_the_model_and_loads_back(
     files = sorted(trained.data.rglob("*.png"))[:8]
     batch = np.stack([predictor.decode(f) for f in files])
     np.testing.assert_allclose(predictor.run(batch)[0], expected.run(batch)[0], atol=1e-5)
+
+
+class _Body(torch.nn.Module):
+    """A toolkit image model without its normalisation layer: what `export_model` wraps."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.head(self.model.pool(self.model.features(x)))
+
+
+def test_a_parity_failure_names_the_operator_that_diverges(trained: Trained,
+                                                           tmp_path: Path) -> None:
+    import toolkit
+    from tests.toolkit.unfaithful import OP_NAME, TRANSLATIONS, Swish
+
+    model = trained.run.load_model()
+    model.features[2] = Swish()  # first activation, exported as x·sigmoid(1.1·x) on purpose
+    with pytest.raises(ParityError) as caught:
+        toolkit.export_model(_Body(model), torch.zeros(1, 3, 32, 32), labels=trained.run.labels,
+                             preprocess=trained.run.preprocess(), out=tmp_path / "m.onnx",
+                             samples=trained.data, n_samples=16,
+                             export_options={"custom_translation_table": TRANSLATIONS})
+    message = str(caught.value)
+    first = message.split("ONNX Runtime first differs from PyTorch at these values")[1]
+    assert first.splitlines()[1].startswith("  1. value ")
+    # The path is the exported wrapper's: outputs → decoder-input layers → the module given.
+    assert f"← {OP_NAME} in model.1.model.features.2 (Swish)" in first.splitlines()[1]
+    assert "starts here" in first.splitlines()[1]
+    assert f"Fix: PyTorch's `{OP_NAME}`" in message
+    assert leftovers(tmp_path) == []

@@ -139,6 +139,7 @@ def export_model(
     opset: int = MIN_OPSET,
     overwrite: bool = False,
     provenance: dict[str, Any] | None = None,
+    export_options: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Export any PyTorch classifier to one toolkit ONNX file, proven on labelled samples.
 
@@ -157,6 +158,8 @@ def export_model(
         opset: ONNX opset (>= 18).
         overwrite: Replace an existing `out`.
         provenance: Extra provenance recorded in the file (e.g. where the weights came from).
+        export_options: More `torch.onnx.export` options, e.g. the `custom_translation_table`
+            of a module with custom operators.
 
     Raises:
         ParityError: A gate failed; nothing is written at `out`.
@@ -180,7 +183,7 @@ def export_model(
                     f"{len(held_out)} given samples", **(provenance or {})},
     )
     return export_proven(wrapped, spec, held_out, out, name=name or type(module).__name__,
-                         decoder_options={}, gates=gates)
+                         decoder_options={}, gates=gates, export_options=export_options)
 
 
 # --- the CLI form: a module factory, safetensors weights and a spec file -----------------------

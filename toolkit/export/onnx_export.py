@@ -53,10 +53,12 @@ class WithProbabilities(torch.nn.Module):
         return logits, torch.softmax(logits, dim=1)
 
 
-def to_onnx(model: torch.nn.Module, example: np.ndarray, opset: int):
-    """Export with torch.onnx's dynamo exporter, batch axis dynamic; returns the ModelProto.
+def export_program(model: torch.nn.Module, example: np.ndarray | torch.Tensor, opset: int,
+                   **options: Any) -> torch.onnx.ONNXProgram:
+    """Export with torch.onnx's dynamo exporter, batch axis dynamic, under the contract's names.
 
-    There is no fallback to the TorchScript exporter: an export that fails raises.
+    There is no fallback to the TorchScript exporter: an export that fails raises. `options` go
+    to `torch.onnx.export` (e.g. a `custom_translation_table` for a model's custom operators).
     """
     # torch 2.13's exporter logs a warning per torchvision op it cannot register (we do not use
     # torchvision) and torch.export emits a FutureWarning from its own internals: neither is
@@ -65,21 +67,17 @@ def to_onnx(model: torch.nn.Module, example: np.ndarray, opset: int):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
                                 category=FutureWarning)
-        program = _export(model, example, opset)
-    return program.model_proto
-
-
-def _export(model: torch.nn.Module, example: np.ndarray, opset: int):
-    return torch.onnx.export(
-        WithProbabilities(model).eval(),
-        (torch.from_numpy(example),),
-        dynamo=True,
-        input_names=[names.INPUT],
-        output_names=list(names.OUTPUTS),
-        dynamic_shapes=({0: torch.export.Dim(names.BATCH_AXIS)},),
-        opset_version=opset,
-        verbose=False,
-    )
+        return torch.onnx.export(
+            WithProbabilities(model).eval(),
+            (torch.as_tensor(example),),
+            dynamo=True,
+            input_names=[names.INPUT],
+            output_names=list(names.OUTPUTS),
+            dynamic_shapes=({0: torch.export.Dim(names.BATCH_AXIS)},),
+            opset_version=opset,
+            verbose=False,
+            **options,
+        )
 
 
 def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> Samples:
@@ -246,6 +244,7 @@ def export_proven(
     name: str,
     decoder_options: dict[str, Any],
     gates: Gates,
+    export_options: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Export `model` (preprocessing included) to `out` once the file proves its parity with
     PyTorch on `held_out`, decoded by the runtime decoder that `spec` describes.
@@ -259,8 +258,11 @@ def export_proven(
         name: What the model is, for the file's doc string.
         decoder_options: Runtime decoder options (e.g. a text table's encoding).
         gates: The parity gates.
+        export_options: More `torch.onnx.export` options (e.g. `custom_translation_table`).
     """
     import onnx
+
+    from toolkit.export.divergence import describe, program_divergences
 
     if spec.opset < MIN_OPSET:
         raise ValueError(f"--opset must be >= {MIN_OPSET} for the dynamo exporter. "
@@ -274,7 +276,9 @@ def export_proven(
     decoded = [train_decoder(s) for s in sources]
     samples = batch_of(train_decoder, decoded)
 
-    proto = to_onnx(model, samples[: min(2, len(samples))], spec.opset)
+    program = export_program(model, samples[: min(2, len(samples))], spec.opset,
+                             **(export_options or {}))
+    proto = program.model_proto
     made_by = _versions()
     spec = replace(
         spec,
@@ -300,8 +304,10 @@ def export_proven(
                                 mismatched)
         del predictor  # release the file before it is rewritten
         if not report.passed:
-            raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}",
-                              report)
+            where = describe(program_divergences(program, batch_of(train_decoder, decoded),
+                                                 atol=gates.atol, rtol=gates.rtol))
+            raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}\n"
+                              f"{where}", report)
         spec = replace(spec, parity=report)
         onnx.helper.set_model_props(proto, spec.to_metadata())
         _save(proto, staged)
