@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from tests.toolkit.conftest import Trained
 from toolkit.export import onnx_export
 from toolkit.export.onnx_export import Gates, export_run
+from toolkit.export.target import TargetError
 from toolkit_deploy.cli import main
 from toolkit_deploy.errors import ParityError
 from toolkit_deploy.predictor import Predictor
@@ -62,8 +63,10 @@ def test_existing_model_is_kept_unless_overwrite(trained: Trained, tmp_path: Pat
 def test_export_options_are_validated(trained: Trained, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must end in .onnx"):
         export_run(trained.run.path, tmp_path / "model.bin")
-    with pytest.raises(ValueError, match="--opset must be >= 18"):
+    with pytest.raises(TargetError, match=r"Div .*needs opset 14"):
         export_run(trained.run.path, tmp_path / "m.onnx", opset=13)
+    with pytest.raises(ValueError, match="version like 1.16"):
+        export_run(trained.run.path, tmp_path / "m.onnx", target_ort="new")
     with pytest.raises(FileNotFoundError, match="not a complete training run"):
         export_run(tmp_path, tmp_path / "m.onnx")
 
@@ -140,3 +143,19 @@ def test_a_parity_failure_names_the_operator_that_diverges(trained: Trained,
     assert "starts here" in first.splitlines()[1]
     assert f"Fix: PyTorch's `{OP_NAME}`" in message
     assert leftovers(tmp_path) == []
+
+
+def test_an_older_runtime_is_targeted_and_the_converted_file_is_proven(trained: Trained,
+                                                                       tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "old.onnx"
+    result = CliRunner().invoke(main, ["export", str(trained.run.path), "--out", str(out),
+                                       "--target-ort", "1.13", "--samples", "16"])
+    assert result.exit_code == 0, result.output
+    assert "opset 17" in result.output
+    proto = onnx.load(out)
+    assert proto.ir_version == 8  # what ONNX Runtime 1.12–1.13 read
+    assert {o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")} == {17}
+    predictor = Predictor(out)
+    assert predictor.spec.opset == 17 and predictor.spec.parity.passed

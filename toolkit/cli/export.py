@@ -25,15 +25,19 @@ from toolkit_deploy.cli import library_errors
               help="Parity gate: smallest top-1 agreement with PyTorch.")
 @click.option("--samples", type=click.IntRange(min=1), default=256, show_default=True,
               help="Held-out samples compared (all when the split is smaller).")
-@click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True)
+@click.option("--opset", type=click.IntRange(min=1), default=None,
+              help="ai.onnx opset to write; below the exporter's 18 the graph is converted, and "
+                   "an operator that cannot be expressed is named  [default: 18]")
+@click.option("--target-ort", metavar="X.Y",
+              help="Oldest ONNX Runtime the file must load on: caps the opset and IR version.")
 @click.option("--data", "data_dir", type=click.Path(exists=True),
               help="Where the run's data is now, if it moved since training; with --module, "
                    "labelled samples instead of the spec's.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @library_errors
 def export(run: str | None, out: str, module: str | None, spec: str | None, weights: str | None,
-           atol: float, rtol: float, min_agreement: float, samples: int, opset: int,
-           data_dir: str | None, overwrite: bool) -> None:
+           atol: float, rtol: float, min_agreement: float, samples: int, opset: int | None,
+           target_ort: str | None, data_dir: str | None, overwrite: bool) -> None:
     """Export RUN to one ONNX file and prove it matches PyTorch on held-out samples.
 
     The graph takes what the runtime decoder gives (uint8 images N×H×W×C; int64 token ids N×L
@@ -49,7 +53,8 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
     from toolkit.export.onnx_export import Gates, export_run
 
     gates = Gates(atol, rtol, min_agreement)
-    options = dict(n_samples=samples, gates=gates, opset=opset, overwrite=overwrite)
+    options = dict(n_samples=samples, gates=gates, opset=opset, target_ort=target_ort,
+                   overwrite=overwrite)
     if module is not None:
         if run is not None or not (weights and spec):
             raise click.UsageError("--module takes --weights FILE.safetensors and --spec "

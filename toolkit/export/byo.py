@@ -38,6 +38,7 @@ from toolkit.export.onnx_export import (
     check_destination,
     export_proven,
 )
+from toolkit.export.target import export_opset
 from toolkit.models.cnn import ImageNormalize
 from toolkit.training.data import Samples
 from toolkit_deploy.decoders import create_decoder, decoder_extensions
@@ -136,7 +137,8 @@ def export_model(
     name: str | None = None,
     n_samples: int = 256,
     gates: Gates = DEFAULT_GATES,
-    opset: int = MIN_OPSET,
+    opset: int | None = None,
+    target_ort: str | None = None,
     overwrite: bool = False,
     provenance: dict[str, Any] | None = None,
     export_options: dict[str, Any] | None = None,
@@ -155,7 +157,8 @@ def export_model(
         name: What the model is (the file's doc string).
         n_samples: Samples compared (at most).
         gates: The parity gates.
-        opset: ONNX opset (>= 18).
+        opset: The ai.onnx opset to write (default 18; lower ones by conversion).
+        target_ort: The oldest ONNX Runtime release the file must load on (e.g. `1.16`).
         overwrite: Replace an existing `out`.
         provenance: Extra provenance recorded in the file (e.g. where the weights came from).
         export_options: More `torch.onnx.export` options, e.g. the `custom_translation_table`
@@ -177,13 +180,15 @@ def export_model(
     _check_module(wrapped, module, example_input,
                   first if getattr(decoder, "windowed", False) else first[None], labels)
     spec = ModelSpec(
-        modality=modality, labels=labels, preprocess=preprocess, opset=opset,
+        modality=modality, labels=labels, preprocess=preprocess,
+        opset=export_opset(opset, target_ort, floor=MIN_OPSET),
         provenance={"source": "export_model", "module": type(module).__name__,
                     "samples": str(samples) if isinstance(samples, str | os.PathLike) else
                     f"{len(held_out)} given samples", **(provenance or {})},
     )
     return export_proven(wrapped, spec, held_out, out, name=name or type(module).__name__,
-                         decoder_options={}, gates=gates, export_options=export_options)
+                         decoder_options={}, gates=gates, export_options=export_options,
+                         target=(opset, target_ort))
 
 
 # --- the CLI form: a module factory, safetensors weights and a spec file -----------------------

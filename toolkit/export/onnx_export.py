@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from toolkit.export.parity import measure_parity
+from toolkit.export.target import export_opset, retarget
 from toolkit.run import RESULTS, Run, load_run
 from toolkit.training.data import Samples, split_samples
 from toolkit_deploy import names
@@ -193,7 +194,8 @@ def export_run(
     weights: str = "best",
     n_samples: int = 256,
     gates: Gates = DEFAULT_GATES,
-    opset: int = MIN_OPSET,
+    opset: int | None = None,
+    target_ort: str | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Export a run to `out` and prove its parity with PyTorch on held-out samples.
@@ -205,11 +207,15 @@ def export_run(
         weights: `best` or `last`.
         n_samples: Held-out samples to compare (at most; all when the split is smaller).
         gates: The parity gates.
-        opset: ONNX opset (>= 18).
+        opset: The ai.onnx opset to write (default: the exporter's, 18); below 18 the model
+            is converted down (`toolkit.export.target`).
+        target_ort: The oldest ONNX Runtime release the file must load on (e.g. `1.16`): caps
+            the opset and IR version.
         overwrite: Replace an existing `out`.
 
     Raises:
         ParityError: A gate failed; its `report` has the figures. Nothing is written at `out`.
+        TargetError: The model cannot be expressed for `opset` / `target_ort`.
         FileExistsError: `out` exists and `overwrite` is False.
     """
     out = check_destination(out, overwrite)
@@ -222,7 +228,7 @@ def export_run(
         modality=recipe.modality,
         labels=run.labels,
         preprocess=run.preprocess(),
-        opset=opset,
+        opset=export_opset(opset, target_ort, floor=MIN_OPSET),
         provenance={
             "recipe": recipe.to_dict(), "run": str(run.path.resolve()), "weights": weights,
             "best_epoch": run.info.get("best_epoch"),
@@ -232,7 +238,7 @@ def export_run(
     )
     return export_proven(run.load_model(weights), spec, held_out_samples(run, data_dir, n_samples),
                          out, name=recipe.name, decoder_options=recipe.data.decoder_options,
-                         gates=gates)
+                         gates=gates, target=(opset, target_ort))
 
 
 def export_proven(
@@ -245,28 +251,28 @@ def export_proven(
     decoder_options: dict[str, Any],
     gates: Gates,
     export_options: dict[str, Any] | None = None,
+    target: tuple[int | None, str | None] = (None, None),
 ) -> ExportResult:
     """Export `model` (preprocessing included) to `out` once the file proves its parity with
     PyTorch on `held_out`, decoded by the runtime decoder that `spec` describes.
 
     Args:
         model: Takes the decoder's arrays, returns logits over `spec.labels`.
-        spec: What the file will say about itself; its `opset` is the one exported to, its
-            `parity` is measured here.
+        spec: What the file will say about itself; its `opset` is the one exported at (see
+            `target.export_opset`), its `parity` is measured here.
         held_out: Real labelled inputs the file is proven on.
         out: The destination, checked by `check_destination`.
         name: What the model is, for the file's doc string.
         decoder_options: Runtime decoder options (e.g. a text table's encoding).
         gates: The parity gates.
         export_options: More `torch.onnx.export` options (e.g. `custom_translation_table`).
+        target: `(opset, target_ort)` to convert the exported graph to (`target.retarget`),
+            before its parity is proven.
     """
     import onnx
 
     from toolkit.export.divergence import describe, program_divergences
 
-    if spec.opset < MIN_OPSET:
-        raise ValueError(f"--opset must be >= {MIN_OPSET} for the dynamo exporter. "
-                         f"Got {spec.opset}.")
     model = model.eval()
     train_decoder = create_decoder(spec.modality, spec.preprocess, **decoder_options)
     sources = list(held_out.sources)
@@ -279,6 +285,8 @@ def export_proven(
     program = export_program(model, samples[: min(2, len(samples))], spec.opset,
                              **(export_options or {}))
     proto = program.model_proto
+    if target != (None, None):
+        proto = retarget(proto, opset=target[0], target_ort=target[1])
     made_by = _versions()
     spec = replace(
         spec,
