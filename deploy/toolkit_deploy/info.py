@@ -19,12 +19,13 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
     Inputs and outputs are read from the graph itself (dynamic axes by name), the rest from the
     file's metadata, which is validated.
     """
-    from toolkit_deploy.session import onnxruntime
+    from toolkit_deploy.session import check_external_data, onnxruntime
 
     ort = onnxruntime()
     path = Path(model)
     if not path.is_file():
         raise FileNotFoundError(f"Model file {path} does not exist.")
+    check_external_data(path)
     try:
         session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
@@ -51,5 +52,30 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
         # ONNX Runtime exposes the producer's name only; the versions are in the provenance.
         "producer": {"name": meta.producer_name, **spec.provenance.get("versions", {})},
         "provenance": spec.provenance,
+        # INT8 / FP16 / optimised files: the variant against the FP32 graph it was made from.
+        "variant": spec.provenance.get("variant"),
         "size_bytes": path.stat().st_size,
     }
+
+
+def variant_lines(variant: Any) -> list[str]:
+    """A variant's figures (provenance `variant`) as lines for people; none when absent."""
+    if not isinstance(variant, dict):
+        return []
+
+    def number(key: str, spec: str) -> str:
+        value = variant.get(key)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return format(value, spec) if ok else "?"
+
+    kind = str(variant.get("kind", "?")).upper()
+    lines = [f"variant    {kind}: {variant.get('method', '?')}",
+             f"           held-out accuracy FP32 {number('accuracy_fp32', '.4f')}, {kind} "
+             f"{number('accuracy', '.4f')}; top-1 agreement with FP32 "
+             f"{number('agreement', '.4f')}; max |Δlogit| {number('max_abs_diff', '.3e')}"]
+    if variant.get("speedup") is not None:
+        lines.append(f"           ×{number('speedup', '.2f')} FP32's inputs/s at batch "
+                     f"{number('batch_size', '.0f')} on {variant.get('provider', '?')}")
+    if variant.get("not_validated"):
+        lines.append(f"           not validated: {variant['not_validated']}")
+    return lines

@@ -7,14 +7,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+import typing
+from collections.abc import Iterator
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from toolkit_deploy import names
 from toolkit_deploy.errors import ModelFormatError
 
 RESIZE_MODES = ("crop", "stretch", "pad")
+
+
+def _finite(value: Any) -> bool:
+    """Whether `value` is a real, finite number (not a bool, inf or nan)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class ImagePreprocess:
                     f"ImagePreprocess.{name} needs one value per channel ({self.channels}). "
                     f"Got {list(value)}."
                 )
+        if not all(_finite(v) for v in (*self.mean, *self.std)):
+            raise ValueError(f"ImagePreprocess.mean and std must be finite numbers. Got "
+                             f"{list(self.mean)} and {list(self.std)}.")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"ImagePreprocess.std values must be > 0. Got {list(self.std)}.")
 
@@ -127,12 +140,16 @@ class TextPreprocess:
         """The spec with the tokenizer summarised (its model type and sha256), for people."""
         import hashlib
 
-        document = json.loads(self.tokenizer)
+        try:
+            document = json.loads(self.tokenizer)
+        except ValueError as e:
+            raise ModelFormatError(f"TextPreprocess.tokenizer is not valid JSON: {e}.") from e
+        model = document.get("model") if isinstance(document, dict) else None
         return {
             **{k: v for k, v in asdict(self).items() if k != "tokenizer"},
             "tokenizer": {
-                "model": document.get("model", {}).get("type"),
-                "normalizer": document.get("normalizer"),
+                "model": model.get("type") if isinstance(model, dict) else None,
+                "normalizer": document.get("normalizer") if isinstance(document, dict) else None,
                 "sha256": hashlib.sha256(self.tokenizer.encode()).hexdigest(),
             },
         }
@@ -177,9 +194,15 @@ class AudioPreprocess:
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"AudioPreprocess.{name} must be an int > 0. Got {value!r}.")
         for name in ("window", "hop", "max_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"AudioPreprocess.{name} must be > 0 seconds. Got "
-                                 f"{getattr(self, name)!r}.")
+            if not (_finite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"AudioPreprocess.{name} must be a finite number > 0 "
+                                 f"(seconds). Got {getattr(self, name)!r}.")
+        if not _finite(self.window * self.sample_rate):
+            raise ValueError(f"AudioPreprocess.window × sample_rate must be a finite number of "
+                             f"samples. Got {self.window!r} × {self.sample_rate!r}.")
+        if self.window > self.max_seconds:
+            raise ValueError(f"AudioPreprocess.window ({self.window:g} s) must be at most "
+                             f"max_seconds ({self.max_seconds:g} s), the longest clip accepted.")
         if self.samples < self.n_fft:
             raise ValueError(f"AudioPreprocess.window ({self.samples} samples) must be at least "
                              f"n_fft ({self.n_fft}).")
@@ -252,8 +275,9 @@ class VideoPreprocess:
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"VideoPreprocess.sampling must be one of {SAMPLINGS}. Got "
                              f"{self.sampling!r}.")
-        if not (self.fps > 0 and self.max_seconds > 0):
-            raise ValueError("VideoPreprocess.fps and max_seconds must be > 0.")
+        if not all(_finite(v) and v > 0 for v in (self.fps, self.max_seconds)):
+            raise ValueError(f"VideoPreprocess.fps and max_seconds must be finite numbers > 0. "
+                             f"Got {self.fps!r} and {self.max_seconds!r}.")
         self.frame_spec()  # sizes, resize mode, mean/std
 
     def frame_spec(self) -> ImagePreprocess:
@@ -277,24 +301,64 @@ PREPROCESS_TYPES: dict[str, type] = {
     "video": VideoPreprocess}
 
 
+def _json_value(value: Any, annotation: Any, where: str) -> Any:
+    """`value` (decoded JSON) checked against a dataclass field's type: ints are not bools,
+    floats are finite numbers, tuples are JSON lists."""
+    if typing.get_origin(annotation) is tuple:
+        item = typing.get_args(annotation)[0]
+        if not isinstance(value, list):
+            raise ModelFormatError(f"{where} must be a JSON list. Got {value!r:.100}.")
+        return tuple(_json_value(v, item, where + " item") for v in value)
+    if annotation is float:
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value))
+        expected = "a finite number"
+    elif annotation is int:
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif annotation is bool:
+        ok, expected = isinstance(value, bool), "true or false"
+    else:
+        ok, expected = isinstance(value, annotation), f"a {annotation.__name__}"
+    if not ok:
+        raise ModelFormatError(f"{where} must be {expected}. Got {value!r:.100} "
+                               f"({type(value).__name__}).")
+    return float(value) if annotation is float else value
+
+
+def _json_fields(cls: type, data: Any, what: str) -> dict[str, Any]:
+    """A JSON object as the keyword arguments of the dataclass `cls`; unknown or missing keys and
+    values of the wrong type are `ModelFormatError`s naming the key."""
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{what} must be a JSON object. Got {type(data).__name__}.")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ModelFormatError(f"{what} has unknown keys {unknown}; valid keys: {sorted(valid)}.")
+    required = [f.name for f in fields(cls)
+                if f.default is MISSING and f.default_factory is MISSING]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ModelFormatError(f"{what} lacks the keys {missing}.")
+    hints = typing.get_type_hints(cls)
+    return {k: _json_value(v, hints[k], f"{what}: key {k!r}") for k, v in data.items()}
+
+
 def preprocess_from_dict(modality: str, data: dict[str, Any]) -> Any:
-    """Build the preprocessing spec of `modality` from its JSON form."""
+    """Build the preprocessing spec of `modality` from its JSON form.
+
+    Raises:
+        ModelFormatError: Unknown modality, unknown or missing keys, wrong types or values.
+    """
     if modality not in PREPROCESS_TYPES:
         raise ModelFormatError(
             f"Unknown modality {modality!r}; this runtime knows {sorted(PREPROCESS_TYPES)}. "
             "Upgrade toolkit-deploy to read this model."
         )
     cls = PREPROCESS_TYPES[modality]
-    valid = {f.name for f in fields(cls)}
-    unknown = set(data) - valid
-    if unknown:
-        raise ModelFormatError(
-            f"Preprocess spec has unknown keys {sorted(unknown)}; valid keys: {sorted(valid)}."
-        )
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    kwargs = _json_fields(cls, data, "Preprocess spec")
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ModelFormatError(f"Invalid preprocess spec in model metadata: {e}") from e
 
 
@@ -314,6 +378,9 @@ class ParityReport:
         rtol: Gate: allowed relative logit difference.
         min_agreement: Gate: smallest allowed top-1 agreement.
         failures: One sentence per failed gate.
+        gated: Whether `atol`, `rtol` and `min_agreement` were gates. False for an INT8 file,
+            whose logits move by design: its figures against PyTorch are reported, and its
+            gates (held-out accuracy and speed against FP32) are in `provenance.variant`.
     """
 
     passed: bool
@@ -327,6 +394,7 @@ class ParityReport:
     rtol: float
     min_agreement: float
     failures: tuple[str, ...] = ()
+    gated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -336,23 +404,26 @@ class ParityReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
-        kwargs = dict(data)
-        kwargs["batch_sizes"] = tuple(kwargs.get("batch_sizes", ()))
-        kwargs["failures"] = tuple(kwargs.get("failures", ()))
-        try:
-            return cls(**kwargs)
-        except TypeError as e:
-            raise ModelFormatError(f"Invalid parity report in model metadata: {e}") from e
+        """The report from its JSON form (`batch_sizes` and `failures` may be left out).
+
+        Raises:
+            ModelFormatError: Unknown or missing keys, or values of the wrong type.
+        """
+        defaults = {"batch_sizes": [], "failures": []} if isinstance(data, dict) else {}
+        return cls(**_json_fields(cls, {**defaults, **data} if defaults else data,
+                                  "Parity report"))
 
     def summary(self) -> str:
         """A few lines a person can read at the end of an export."""
         verdict = "PASSED" if self.passed else "FAILED"
+        agreement, logits = (
+            (f"(gate >= {self.min_agreement})", f"(gate <= {self.atol:g} + {self.rtol:g}·|logit|)")
+            if self.gated else ("(not gated)", "(not gated: see the variant's gates)"))
         lines = [
             f"parity {verdict} on {self.n_samples} held-out samples "
             f"(ONNX Runtime batch sizes {', '.join(map(str, self.batch_sizes))})",
-            f"  top-1 agreement  {self.top1_agreement:.4f}   (gate >= {self.min_agreement})",
-            f"  max |Δlogit|     {self.max_abs_diff:.3e}   (gate <= {self.atol:g} + "
-            f"{self.rtol:g}·|logit|)",
+            f"  top-1 agreement  {self.top1_agreement:.4f}   {agreement}",
+            f"  max |Δlogit|     {self.max_abs_diff:.3e}   {logits}",
             f"  max rel Δlogit   {self.max_rel_diff:.3e}",
             f"  max |Δprob|      {self.max_prob_diff:.3e}",
         ]
@@ -409,38 +480,94 @@ class ModelSpec:
             ModelFormatError: A key is missing or malformed, or the format is newer than this
                 runtime.
         """
+        # The version first: a newer format may have renamed or dropped the other keys.
+        if names.META_FORMAT_VERSION in meta:
+            _check_version(_meta_int(meta, names.META_FORMAT_VERSION, source), source)
         missing = [k for k in names.REQUIRED_META if k not in meta]
         if missing:
             raise ModelFormatError(
                 f"{source} is not a toolkit model: its metadata lacks {missing}. "
                 "Export models with `toolkit export RUN --out model.onnx`."
             )
-        try:
-            version = int(meta[names.META_FORMAT_VERSION])
-            modality = meta[names.META_MODALITY]
-            labels = json.loads(meta[names.META_LABELS])
-            preprocess = json.loads(meta[names.META_PREPROCESS])
-            provenance = json.loads(meta[names.META_PROVENANCE])
-            parity = json.loads(meta[names.META_PARITY])
-            opset = int(meta[names.META_OPSET])
-        except (ValueError, TypeError) as e:
-            raise ModelFormatError(f"{source} has malformed toolkit metadata: {e}") from e
-        if version > names.FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{source} uses model format {version}, but this runtime reads up to "
-                f"{names.FORMAT_VERSION}. Upgrade toolkit-deploy."
-            )
+        modality = meta[names.META_MODALITY]
+        if not isinstance(modality, str):
+            raise ModelFormatError(f"{source}: metadata '{names.META_MODALITY}' must be a "
+                                   f"string. Got {type(modality).__name__}.")
+        labels = _meta_json(meta, names.META_LABELS, source)
         if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
             raise ModelFormatError(
                 f"{source}: metadata '{names.META_LABELS}' must be a non-empty JSON list of "
                 f"strings. Got {meta[names.META_LABELS][:200]!r}."
             )
+        if len(set(labels)) != len(labels):
+            doubled = sorted({x for x in labels if labels.count(x) > 1})
+            raise ModelFormatError(f"{source}: metadata '{names.META_LABELS}' names {doubled} "
+                                   "more than once; each class needs its own label.")
+        objects = {key: _meta_json(meta, key, source)
+                   for key in (names.META_INPUT, names.META_PROVENANCE)}
+        for key, value in objects.items():
+            if not isinstance(value, dict):
+                raise ModelFormatError(f"{source}: metadata '{key}' must be a JSON object. Got "
+                                       f"{meta[key][:200]!r}.")
+        preprocess = _meta_json(meta, names.META_PREPROCESS, source)
+        parity = _meta_json(meta, names.META_PARITY, source)
+        with _naming(names.META_PREPROCESS, source):
+            preprocess = preprocess_from_dict(modality, preprocess)
+        with _naming(names.META_PARITY, source):
+            parity = ParityReport.from_dict(parity) if parity is not None else None
         return cls(
             modality=modality,
             labels=tuple(labels),
-            preprocess=preprocess_from_dict(modality, preprocess),
-            opset=opset,
-            provenance=provenance,
-            parity=ParityReport.from_dict(parity) if parity is not None else None,
-            format_version=version,
+            preprocess=preprocess,
+            opset=_meta_int(meta, names.META_OPSET, source),
+            provenance=objects[names.META_PROVENANCE],
+            parity=parity,
+            format_version=_meta_int(meta, names.META_FORMAT_VERSION, source),
+        )
+
+
+@contextlib.contextmanager
+def _naming(key: str, source: str) -> Iterator[None]:
+    """Prefix a `ModelFormatError` raised inside with the model and the metadata key."""
+    try:
+        yield
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{source}: metadata '{key}' is invalid: {e}") from e
+
+
+def _meta_json(meta: dict[str, str], key: str, source: str) -> Any:
+    """The JSON value of metadata `key`."""
+    try:
+        return json.loads(meta[key])
+    except RecursionError as e:
+        raise ModelFormatError(f"{source}: metadata '{key}' is not valid JSON: nested too "
+                               "deeply to read. The file was altered or damaged.") from e
+    except (ValueError, TypeError) as e:
+        raise ModelFormatError(f"{source}: metadata '{key}' is not valid JSON ({e}). Got "
+                               f"{str(meta[key])[:200]!r}; the file was altered or damaged, "
+                               "export it again.") from e
+
+
+def _meta_int(meta: dict[str, str], key: str, source: str) -> int:
+    """The integer value of metadata `key`."""
+    value = meta[key]
+    digits = value if isinstance(value, str) else ""
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise ModelFormatError(f"{source}: metadata '{key}' must be a non-negative integer. "
+                               f"Got {str(value)[:200]!r}.")
+    return int(digits)
+
+
+def _check_version(version: int, source: str) -> None:
+    if version < 1:
+        raise ModelFormatError(f"{source}: metadata '{names.META_FORMAT_VERSION}' must be >= 1. "
+                               f"Got {version}.")
+    if version > names.FORMAT_VERSION:
+        from toolkit_deploy import __version__
+
+        raise ModelFormatError(
+            f"{source} uses model format {version} (metadata '{names.META_FORMAT_VERSION}'), "
+            f"but this toolkit-deploy ({__version__}) reads formats up to "
+            f"{names.FORMAT_VERSION}. Upgrade toolkit-deploy (pip install -U toolkit-deploy) to "
+            "read this model."
         )

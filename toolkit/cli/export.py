@@ -30,6 +30,24 @@ from toolkit_deploy.cli import library_errors
                    "an operator that cannot be expressed is named  [default: 18]")
 @click.option("--target-ort", metavar="X.Y",
               help="Oldest ONNX Runtime the file must load on: caps the opset and IR version.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="Write an INT8 model (ONNX Runtime quantization: static QDQ calibrated on the "
+                   "run's training samples for convolutional models, dynamic for text), refused "
+                   "unless its held-out accuracy is within --max-accuracy-drop of FP32 and it is "
+                   "faster than FP32 at the scoring batch size on this machine.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(0, 100), default=1.0,
+              show_default=True, metavar="POINTS",
+              help="INT8 gate: largest held-out accuracy drop from FP32, in percentage points.")
+@click.option("--fp16", is_flag=True,
+              help="Write a float16 model for GPUs (inputs and outputs keep their types; "
+                   "preprocessing and softmax stay float32), gated against PyTorch at "
+                   "|Δlogit| <= 0.05 + 0.01·|logit| and --min-agreement. Without CUDA the "
+                   "check runs on the CPU provider, which computes in float32 between casts: "
+                   "the file records that CUDA float16 execution was not validated.")
+@click.option("--optimize", is_flag=True,
+              help="Write ONNX Runtime's offline-optimised graph (basic level: standard "
+                   "operators only, portable), gated like FP32; with --quantize or --fp16 it is "
+                   "optimised first.")
 @click.option("--data", "data_dir", type=click.Path(exists=True),
               help="Where the run's data is now, if it moved since training; with --module, "
                    "labelled samples instead of the spec's.")
@@ -37,7 +55,8 @@ from toolkit_deploy.cli import library_errors
 @library_errors
 def export(run: str | None, out: str, module: str | None, spec: str | None, weights: str | None,
            atol: float, rtol: float, min_agreement: float, samples: int, opset: int | None,
-           target_ort: str | None, data_dir: str | None, overwrite: bool) -> None:
+           target_ort: str | None, quantize: str | None, max_accuracy_drop: float, fp16: bool,
+           optimize: bool, data_dir: str | None, overwrite: bool) -> None:
     """Export RUN to one ONNX file and prove it matches PyTorch on held-out samples.
 
     The graph takes what the runtime decoder gives (uint8 images N×H×W×C; int64 token ids N×L
@@ -49,8 +68,19 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
 
     With --module, --weights and --spec instead of RUN, any PyTorch classifier is exported the
     same way, proven on the spec's labelled samples (see the README, "Bring your own model").
+
+    --quantize int8, --fp16 and --optimize write a variant instead: the FP32 graph is proven
+    first, then the variant against it and PyTorch; FP32 and the variant are printed side by
+    side, and a variant that fails a gate is refused (exit code 1, nothing written).
+    --fp16 and --quantize are exclusive.
     """
     from toolkit.export.onnx_export import Gates, export_run
+    from toolkit.export.variants import Variant
+
+    if fp16 and quantize:
+        raise click.UsageError("--fp16 and --quantize are exclusive: a file is either float16 "
+                               "or int8. Export them as two files.")
+    variant = Variant(quantize, fp16, optimize, max_accuracy_drop)
 
     gates = Gates(atol, rtol, min_agreement)
     options = dict(n_samples=samples, gates=gates, opset=opset, target_ort=target_ort,
@@ -59,6 +89,9 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
         if run is not None or not (weights and spec):
             raise click.UsageError("--module takes --weights FILE.safetensors and --spec "
                                    "SPEC.toml, and no RUN.")
+        if variant.kind != "fp32":
+            raise click.UsageError("--quantize, --fp16 and --optimize export a RUN (INT8 "
+                                   "calibrates on its training split); not --module.")
         from toolkit.export.byo import export_module_file
 
         result = export_module_file(module, weights, spec, out, samples=data_dir, **options)
@@ -69,6 +102,12 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
         if weights not in (None, "best", "last"):
             raise click.BadParameter(f"a run's weights are `best` or `last`. Got {weights!r}.",
                                      param_hint="--weights")
-        result = export_run(run, out, data_dir=data_dir, weights=weights or "best", **options)
+        result = export_run(run, out, data_dir=data_dir, weights=weights or "best",
+                            variant=variant, **options)
     click.echo(result.report.summary())
-    click.echo(f"wrote {result.path} (opset {result.spec.opset}, {len(result.spec.labels)} labels)")
+    kind = ""
+    if result.variant is not None:
+        click.echo(result.variant.table())
+        kind = f"{result.variant.kind.upper()}, "
+    click.echo(f"wrote {result.path} ({kind}opset {result.spec.opset}, "
+               f"{len(result.spec.labels)} labels)")

@@ -22,6 +22,7 @@ import torch
 
 from toolkit.export.parity import measure_parity
 from toolkit.export.target import export_opset, retarget
+from toolkit.export.variants import Variant, VariantReport, calibration_samples, make_variant
 from toolkit.run import RESULTS, Run, load_run
 from toolkit.training.data import Samples, split_samples
 from toolkit_deploy import names
@@ -29,6 +30,7 @@ from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ParityError
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.spec import ModelSpec, ParityReport
+from toolkit_deploy.writing import output_errors
 
 MIN_OPSET = 18  # the dynamo exporter's floor
 #: Protobuf cannot hold more than 2 GiB; larger models keep their weights in `<out>.data`.
@@ -37,9 +39,13 @@ _PROTO_LIMIT = 2**31 - 1
 
 @dataclass(frozen=True)
 class ExportResult:
+    """The written file, what it says about itself, its parity report and, for a variant (INT8,
+    FP16, optimised), the variant's figures side by side with FP32."""
+
     path: Path
     spec: ModelSpec
     report: ParityReport
+    variant: VariantReport | None = None
 
 
 class WithProbabilities(torch.nn.Module):
@@ -197,6 +203,7 @@ def export_run(
     opset: int | None = None,
     target_ort: str | None = None,
     overwrite: bool = False,
+    variant: Variant | None = None,
 ) -> ExportResult:
     """Export a run to `out` and prove its parity with PyTorch on held-out samples.
 
@@ -212,6 +219,8 @@ def export_run(
         target_ort: The oldest ONNX Runtime release the file must load on (e.g. `1.16`): caps
             the opset and IR version.
         overwrite: Replace an existing `out`.
+        variant: Write an INT8, FP16 or optimised variant instead of the FP32 graph (proven
+            first); INT8 is calibrated on the run's training samples.
 
     Raises:
         ParityError: A gate failed; its `report` has the figures. Nothing is written at `out`.
@@ -236,9 +245,12 @@ def export_run(
             "results": _held_out_figures(run),
         },
     )
+    calibration = (calibration_samples(run, data_dir)
+                   if variant is not None and variant.quantize else None)
     return export_proven(run.load_model(weights), spec, held_out_samples(run, data_dir, n_samples),
                          out, name=recipe.name, decoder_options=recipe.data.decoder_options,
-                         gates=gates, target=(opset, target_ort))
+                         gates=gates, target=(opset, target_ort), variant=variant,
+                         calibration=calibration)
 
 
 def export_proven(
@@ -252,6 +264,8 @@ def export_proven(
     gates: Gates,
     export_options: dict[str, Any] | None = None,
     target: tuple[int | None, str | None] = (None, None),
+    variant: Variant | None = None,
+    calibration: Samples | None = None,
 ) -> ExportResult:
     """Export `model` (preprocessing included) to `out` once the file proves its parity with
     PyTorch on `held_out`, decoded by the runtime decoder that `spec` describes.
@@ -268,6 +282,9 @@ def export_proven(
         export_options: More `torch.onnx.export` options (e.g. `custom_translation_table`).
         target: `(opset, target_ort)` to convert the exported graph to (`target.retarget`),
             before its parity is proven.
+        variant: Write this variant (`toolkit.export.variants`) of the proven graph instead,
+            once it passes its own gates.
+        calibration: Training samples INT8 static quantization is calibrated on.
     """
     import onnx
 
@@ -299,10 +316,12 @@ def export_proven(
     onnx.helper.set_model_props(proto, spec.to_metadata())
     onnx.checker.check_model(proto, full_check=True)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    with output_errors(out.parent / f".{out.name}.*", out):
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         staged = staging / out.name
-        _save(proto, staged)
+        with output_errors(staged, out):
+            _save(proto, staged)
         predictor = Predictor(staged, **decoder_options)
         served = [predictor.decode(s) for s in sources]
         mismatched = [str(s)[:80] for s, a, b in zip(sources, served, decoded, strict=True)
@@ -317,11 +336,19 @@ def export_proven(
             raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}\n"
                               f"{where}", report)
         spec = replace(spec, parity=report)
+        figures = None
+        if variant is not None and variant.kind != "fp32":
+            proto, spec, figures = make_variant(
+                proto, model, spec, variant, staged=staged, served=served,
+                targets=held_out.targets, calibration=calibration, gates=gates,
+                decoder_options=decoder_options, target_ort=target[1])
+            report = spec.parity
         onnx.helper.set_model_props(proto, spec.to_metadata())
-        _save(proto, staged)
-        # External data first, so the .onnx never points at weights that are not there yet.
-        for part in sorted(staging.iterdir(), key=lambda p: p.suffix == ".onnx"):
-            os.replace(part, out.parent / part.name)
+        with output_errors(staged, out):
+            _save(proto, staged)
+            # External data first, so the .onnx never points at weights that are not there yet.
+            for part in sorted(staging.iterdir(), key=lambda p: p.suffix == ".onnx"):
+                os.replace(part, out.parent / part.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(out, spec, report)
+    return ExportResult(out, spec, report, figures)
