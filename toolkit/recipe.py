@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -566,6 +567,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return tuple(_coerce(v, item, key) for v in value)
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"Unsupported recipe field type for '{key}'.")
+    if annotation is float and isinstance(value, float) and not math.isfinite(value):
+        # inf and nan pass every range check below them (nan compares false) and then train
+        # NaN weights, overflow sizes (inf seconds × rate) or disable a safety cap.
+        raise ValueError(f"The recipe key '{key}' must be a finite float. Got {value!r} instead.")
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation is int and isinstance(value, float) and value.is_integer():
@@ -648,6 +653,10 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Recipe file {path} is not valid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"Recipe file {path} is not UTF-8 text (byte {e.start}: "
+                         f"{e.object[e.start:e.start + 4]!r}); TOML files are UTF-8. Save it "
+                         "as UTF-8.") from e
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         if section not in SECTIONS or not key:

@@ -61,13 +61,17 @@ class Run:
         return run_preprocess(self.recipe, self.path)
 
     def load_model(self, which: str = "best"):
-        """The trained `nn.Module` in eval mode, on the CPU."""
-        from safetensors.torch import load_file
+        """The trained `nn.Module` in eval mode, on the CPU.
 
+        Raises:
+            ModelFormatError: The weights file is not safetensors (e.g. a pickle put in its
+                place, which is never unpickled) or does not fit the recipe's model.
+        """
         from toolkit.models import create_model
+        from toolkit.training.weights import load_state
 
         model = create_model(self.recipe, len(self.labels), self.preprocess())
-        model.load_state_dict(load_file(self.weights(which)))
+        load_state(model, self.weights(which))
         return model.eval()
 
 
@@ -83,6 +87,14 @@ def load_run(path: str | os.PathLike, *, finished: bool = True) -> Run:
         FileNotFoundError: The folder or one of its required files is missing.
     """
     path = Path(path)
+    if path.is_file():
+        from toolkit.training.weights import PICKLE_SUFFIXES
+
+        pickle = (" A PyTorch checkpoint is a pickle, which toolkit never loads (unpickling can "
+                  "run any code)." if path.suffix.lower() in PICKLE_SUFFIXES else "")
+        raise FileNotFoundError(
+            f"{path} is a file; expected a run folder written by `toolkit train --out RUN`.{pickle}"
+        )
     required = REQUIRED if finished else (RECIPE, LABELS, SPLIT, INFO)
     missing = [name for name in required if not (path / name).is_file()]
     if missing:

@@ -16,6 +16,15 @@ class ModelFormatError(ToolkitError, ValueError):
     """A model file is not a valid toolkit model (missing or malformed metadata, wrong I/O)."""
 
 
+class ModelOutputError(ToolkitError, ValueError):
+    """A model's output for some inputs is not a probability (NaN or infinite)."""
+
+
+class OutputError(ToolkitError, OSError):
+    """An output (predictions table, model file, wheel) could not be written: a full disk, a
+    size limit, a folder that is not writable. The message says where, why, and what was kept."""
+
+
 class DeviceError(ToolkitError, RuntimeError):
     """The requested execution device is not usable; raised instead of silently using another."""
 

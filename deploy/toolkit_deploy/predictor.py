@@ -12,7 +12,7 @@ from PIL import Image
 
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
-from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.errors import ModelFormatError, ModelOutputError
 from toolkit_deploy.pipeline import predict_arrays
 from toolkit_deploy.session import create_session, resolve_device
 from toolkit_deploy.spec import ModelSpec
@@ -137,15 +137,33 @@ class Predictor:
                 paths, encoded bytes or float waveforms at the model's rate. An array with the
                 graph input's rank is taken as an already decoded batch.
             batch_size: Samples per ONNX Runtime call.
+
+        Raises:
+            DecodeError: An input cannot be decoded.
+            ModelOutputError: The model's output is NaN or infinite for some inputs (`run`
+                returns the raw outputs; `score` makes such inputs error rows).
         """
         if isinstance(inputs, np.ndarray) and inputs.ndim == len(self.spec.input_spec["shape"]):
-            return self.run(inputs)[1]
+            return self._finite(self.run(inputs)[1])
         items = _as_list(inputs)
         chunks = [
             predict_arrays(self, [self.decode(x) for x in items[i : i + batch_size]])
             for i in range(0, len(items), batch_size)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+        probs = np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+        return self._finite(probs)
+
+    def _finite(self, probs: np.ndarray) -> np.ndarray:
+        """`probs`, or a `ModelOutputError` naming the inputs whose output is NaN or Inf."""
+        bad = np.flatnonzero(~np.isfinite(probs).all(axis=1))
+        if len(bad):
+            raise ModelOutputError(
+                f"{self.path.name} output NaN or Inf for {len(bad)} of {len(probs)} inputs (at "
+                f"positions {bad[:20].tolist()}), so they have no prediction. Score them with "
+                "toolkit_deploy.score.score (or `toolkit score`), which makes such inputs error "
+                "rows and scores the others."
+            )
+        return probs
 
     def predict(self, inputs: Any, batch_size: int = 32) -> list[str]:
         """The most probable label of each input (a list, also for a single input)."""

@@ -143,6 +143,10 @@ def _jsonl_rows(text: str, path: Path, text_column: str, label_column: str | Non
         except json.JSONDecodeError as e:
             rows.append(TextRow(str(number), None, None, f"Invalid JSON: {e}."))
             continue
+        except RecursionError:
+            rows.append(TextRow(str(number), None, None, "Invalid JSON: nested too deeply to "
+                                                         "read (thousands of levels)."))
+            continue
         if not isinstance(record, dict):
             rows.append(TextRow(str(number), None, None,
                                 "The line is not a JSON object."))

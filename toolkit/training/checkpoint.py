@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from toolkit_deploy.errors import ModelFormatError
+
 FILE = "checkpoint.safetensors"
 
 
@@ -59,12 +61,28 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
 
 def load_checkpoint(path: Path, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict[str, Any] | None]:
-    """Restore model and optimizer in place; returns the loop state and the grad scaler's."""
-    from safetensors import safe_open
+    """Restore model and optimizer in place; returns the loop state and the grad scaler's.
 
-    with safe_open(path, "pt") as f:
+    Raises:
+        ModelFormatError: The file is not a safetensors checkpoint written by `toolkit train`
+            (a pickle put in its place is refused, never unpickled), or it is damaged.
+    """
+    from toolkit.training.weights import open_weights
+
+    with open_weights(path) as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        return _restore(meta, tensors, model, optimizer)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelFormatError(
+            f"{path} is not a usable toolkit checkpoint ({type(e).__name__}: {str(e)[:300]}): it "
+            "was damaged or replaced. Start the run again without --resume."
+        ) from e
+
+
+def _restore(meta: dict[str, str], tensors: dict[str, torch.Tensor], model: torch.nn.Module,
+             optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict[str, Any] | None]:
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

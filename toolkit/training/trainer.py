@@ -377,9 +377,9 @@ def _end_epoch(out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
 
 def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, decoder: Any,
             device: torch.device, loss_fn: Any, loop: LoopState, recipe: Recipe) -> None:
-    from safetensors.torch import load_file
+    from toolkit.training.weights import load_state
 
-    model.load_state_dict(load_file(out / runfile.WEIGHTS / "best.safetensors"))
+    load_state(model, out / runfile.WEIGHTS / "best.safetensors")
     held_name, held = split.held_out
     loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
                         batch_size=recipe.train.batch_size)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit_deploy.decoders.reading import reading
-from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.decoders.reading import reading, regular_file_size
+from toolkit_deploy.errors import DecodeError, ModelFormatError
 from toolkit_deploy.spec import TextPreprocess
 
 EXTENSIONS = (".txt",)
@@ -21,12 +21,23 @@ INSTALL = "pip install 'toolkit-deploy[text]'"
 
 
 def tokenizer_from_json(document: str) -> Any:
-    """A `tokenizers.Tokenizer` from its JSON form (raises ImportError naming the extra)."""
+    """A `tokenizers.Tokenizer` from its JSON form (raises ImportError naming the extra).
+
+    Raises:
+        ModelFormatError: The document is not a tokenizer `tokenizers` can load.
+    """
     try:
         from tokenizers import Tokenizer
     except ImportError as e:
         raise ImportError(f"Text models need the `tokenizers` library: {INSTALL}") from e
-    return Tokenizer.from_str(document)
+    try:
+        return Tokenizer.from_str(document)
+    except Exception as e:  # tokenizers raises a bare Exception for any bad document
+        raise ModelFormatError(
+            f"The model's tokenizer (metadata 'toolkit.preprocess', key 'tokenizer') cannot be "
+            f"loaded by tokenizers: {str(e)[:300]}. The file was altered or damaged, or needs a "
+            "newer tokenizers; export it again."
+        ) from e
 
 
 def check_encoding(encoding: str) -> None:
@@ -60,11 +71,7 @@ def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
 def read_text_file(path: Path, encoding: str | None, max_bytes: int) -> str:
     """The text of a file, refusing non-files and files over `max_bytes`."""
     with reading(path, "a text"):
-        size = path.stat().st_size
-        if path.is_dir():
-            raise DecodeError(f"{path} is a directory; expected a text file.")
-        if not path.is_file():
-            raise DecodeError(f"{path} is not a regular file; expected a text file.")
+        size = regular_file_size(path, "a text")
         if size > max_bytes:
             raise DecodeError(
                 f"The file has {size} bytes, over the {max_bytes}-byte limit for one text. Split "
@@ -117,6 +124,16 @@ class TextDecoder:
         if len(text) > self.spec.max_bytes:
             raise DecodeError(f"The text has {len(text)} characters, over the limit of "
                               f"{self.spec.max_bytes}.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            # A lone surrogate (e.g. "\ud800" escaped in JSON) is a str but not Unicode text;
+            # tokenizers rejects the whole batch it is in with a TypeError.
+            raise DecodeError(
+                f"The text holds {text[e.start]!r} at character {e.start}, a lone surrogate "
+                "that is not valid Unicode; fix the text (it often comes from a JSON \\u "
+                "escape of half an emoji)."
+            ) from e
         return text
 
     def _ids(self, encodings: list) -> np.ndarray:
