@@ -9,7 +9,8 @@ model wheel requires exactly the runtime extras its modality needs, with `cpu` (
 `gpu` (onnxruntime-gpu).
 
 Wheels are written directly (they are zip files with a fixed layout, PEP 427), so packaging needs
-no build backend and no network.
+no build backend and no network. Both are written under temporary names and moved into DIST
+together once both are complete, so a failure (a full disk) leaves DIST as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import toolkit_deploy
 from toolkit_deploy.info import describe
 from toolkit_deploy.packaged import sha256_of
+from toolkit_deploy.writing import output_errors
 
 #: Runtime extras each modality needs besides ONNX Runtime.
 MODALITY_EXTRAS = {"image": [], "text": ["text"], "audio": ["audio"], "video": ["video"]}
@@ -49,8 +51,13 @@ def _record_hash(data: bytes) -> str:
 
 
 def write_wheel(dist: Path, name: str, version: str, files: dict[str, bytes],
-                metadata_text: str, entry_points: str = "") -> Path:
-    """Write `name-version-py3-none-any.whl` holding `files` (archive path → bytes)."""
+                metadata_text: str, entry_points: str = "") -> tuple[Path, Path]:
+    """Write the wheel `name-version-py3-none-any.whl` holding `files` (archive path → bytes)
+    into `dist` under a temporary name; returns that file and the wheel's path, to move it to.
+
+    Raises:
+        OutputError: It cannot be written (nothing is left behind).
+    """
     info = f"{name}-{version}.dist-info"
     files = dict(files)
     files[f"{info}/METADATA"] = metadata_text.encode()
@@ -62,15 +69,19 @@ def write_wheel(dist: Path, name: str, version: str, files: dict[str, bytes],
     files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
     path = dist / f"{name}-{version}-py3-none-any.whl"
     tmp = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for arcname, data in files.items():
-            wheel.writestr(zipfile.ZipInfo(arcname, _EPOCH), data, zipfile.ZIP_DEFLATED)
-    os.replace(tmp, path)
-    return path
+    try:
+        with output_errors(tmp, path), zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as wheel:
+            for arcname, data in files.items():
+                wheel.writestr(zipfile.ZipInfo(arcname, _EPOCH), data, zipfile.ZIP_DEFLATED)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, path
 
 
-def runtime_wheel(dist: Path) -> Path:
-    """The toolkit-deploy wheel, built from the runtime installed here (its files and metadata)."""
+def runtime_wheel(dist: Path) -> tuple[Path, Path]:
+    """The toolkit-deploy wheel, built from the runtime installed here (its files and metadata),
+    under a temporary name: see `write_wheel`."""
     meta = metadata.metadata("toolkit-deploy")
     version = meta["Version"]
     root = Path(toolkit_deploy.__file__).parent
@@ -151,6 +162,7 @@ def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
     Raises:
         ValueError: A bad name or version.
         ModelFormatError: `model` is not a toolkit model.
+        OutputError: A wheel cannot be written; `dist` is left as it was.
     """
     if not _NAME.match(name):
         raise ValueError(f"--name must be lower-case letters, digits and underscores, starting "
@@ -165,7 +177,8 @@ def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
         raise ValueError(f"{model} keeps its weights in external data; packaging supports "
                          "single-file models only.")
     dist = Path(dist)
-    dist.mkdir(parents=True, exist_ok=True)
+    with output_errors(dist, dist):
+        dist.mkdir(parents=True, exist_ok=True)
     sha256 = sha256_of(model)
     device = "cuda" if gpu else "cpu"
     extras = ",".join(["gpu" if gpu else "cpu", *MODALITY_EXTRAS[info["modality"]]])
@@ -212,6 +225,15 @@ main = package_cli("{name}", __version__, load, model_path, MODEL_SHA256, DEVICE
         f"Summary: {info['modality']} classifier ({len(info['labels'])} labels), packaged by "
         "toolkit", "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires],
         "Description-Content-Type: text/markdown", "", card])
-    wheel = write_wheel(dist, name, version, files, meta,
-                        f"[console_scripts]\n{name} = {name}.cli:main\n")
-    return Packaged(wheel, runtime_wheel(dist), requires)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        staged.append(write_wheel(dist, name, version, files, meta,
+                                  f"[console_scripts]\n{name} = {name}.cli:main\n"))
+        staged.append(runtime_wheel(dist))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, path in staged:  # both complete: only now is an earlier wheel replaced
+        os.replace(tmp, path)
+    return Packaged(staged[0][1], staged[1][1], requires)

@@ -101,8 +101,8 @@ class ToolkitGroup(click.Group):
 def main() -> None:
     """Train classifiers, export them to one proven ONNX file, score folders without torch.
 
-    Runtime commands: score, inspect, evaluate, compare. Training commands: data, recipes, train,
-    sweep, export, package.
+    Runtime commands: score, inspect, evaluate, compare, doctor. Training commands: data,
+    recipes, train, sweep, export, package.
     """
 
 
@@ -120,7 +120,8 @@ threads_option = click.option(
 )
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
-    help="Decoding threads (worker processes for video)  [default: cores available]",
+    help="Decoding threads (worker processes for video; actors with --engine ray)  "
+         "[default: cores available]",
 )
 encoding_option = click.option(
     "--encoding", default=None,
@@ -133,7 +134,9 @@ text_column_option = click.option(
 )
 batch_option = click.option(
     "--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-    help="Files per ONNX Runtime call.",
+    help="Files per ONNX Runtime call. The defaults of --batch-size, --workers and --threads "
+         "were measured best, or within noise of the best, for every modality on 2 cores "
+         "(benchmarks/README.md).",
 )
 
 
@@ -178,13 +181,22 @@ def score_options(device: str = "cpu") -> Callable:
                           "(one path per line) or a .csv/.jsonl table (--path-column)."),
         click.option("--path-column", default="path", show_default=True,
                      help="Column (or JSON key) of a --manifest table holding the paths."),
-        click.option("--ray", "ray_address", metavar="ADDRESS", default=None,
-                     help="Score on a Ray cluster (Ray Data actors, one session each): its "
-                          "address, or `local` to start one here. Inputs must be readable at "
-                          "the same paths on every node."),
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help="local: this process. ray: Ray Data actors (the `ray` extra), one "
+                          "session each, --workers of them (default: half the CPUs; one GPU "
+                          "each with --device cuda); inputs must be readable at the same paths "
+                          "on every node."),
+        click.option("--address", metavar="ADDR", default=None,
+                     help="With --engine ray: the Ray cluster to join (e.g. ray://head:10001)  "
+                          "[default: start a local Ray]"),
         click.option("--resume", is_flag=True,
                      help="Continue the table an interrupted run (same model, inputs, options) "
                           "left as OUT.partial: no row twice, none missing."),
+        click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+                     help="Seconds one input may take to decode in a worker process (video) "
+                          "before the worker is killed and the input becomes a DecodeTimeout "
+                          "error row; 0: no limit  [default: 300]"),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 
@@ -201,7 +213,7 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                       id_column: str | None, encoding: str | None, overwrite: bool,
                       quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
                       exclude: tuple[str, ...], manifest: bool, path_column: str,
-                      ray_address: str | None) -> None:
+                      engine: str, address: str | None, timeout: float | None) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
     import signal
@@ -212,6 +224,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    if address is not None and engine != "ray":
+        raise click.UsageError("--address is only used with --engine ray.")
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size,
@@ -219,7 +233,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                             progress=not quiet, text_column=text_column, id_column=id_column,
                             encoding=encoding, probs=probs, resume=resume,
                             selection=Selection(include, exclude, manifest, path_column),
-                            ray=ray_address)
+                            engine=engine, address=address,
+                            **({} if timeout is None else {"timeout": timeout or None}))
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
                    "same command with --resume to finish it.", err=True)
@@ -265,6 +280,10 @@ def inspect(model: str, as_json: bool) -> None:
         from toolkit_deploy.spec import ParityReport
 
         click.echo(ParityReport.from_dict(parity).summary())
+    from toolkit_deploy.info import variant_lines
+
+    for line in variant_lines(info["variant"]):
+        click.echo(line)
     prov = info["provenance"]
     recipe = prov.get("recipe", {})
     click.echo(f"recipe     {recipe.get('name', '?')}  (the full recipe: inspect --json)")
@@ -272,6 +291,23 @@ def inspect(model: str, as_json: bool) -> None:
     click.echo(f"data       sha256 {fingerprint[:16]}…  run {prov.get('run', '?')}")
     versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
     click.echo(f"made by    {versions}  on {prov.get('exported', '?')}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def doctor(as_json: bool) -> None:
+    """Check this environment: Python, toolkit, ONNX Runtime and decoder library versions, and
+    which execution providers are available and really usable (a session is created on each).
+
+    Exit code 1 when something stops models from running, e.g. onnxruntime and onnxruntime-gpu
+    installed together.
+    """
+    from toolkit_deploy.doctor import diagnose
+
+    diagnosis = diagnose()
+    click.echo(json.dumps(diagnosis.to_dict(), indent=2) if as_json else diagnosis.describe())
+    if not diagnosis.ok:
+        sys.exit(EXIT_FATAL)
 
 
 @main.command()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before 3.11
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.errors import DecodeError, ModelOutputError
 from toolkit_deploy.session import available_cores
 
 
@@ -58,6 +59,16 @@ def predict_arrays(model: Model, arrays: Sequence[np.ndarray]) -> np.ndarray:
     counts = [len(a) for a in arrays]
     probs = model.run(np.concatenate(arrays))[1]
     return np.stack([p.mean(axis=0) for p in np.split(probs, np.cumsum(counts)[:-1])])
+
+
+def output_error(probs: np.ndarray) -> str:
+    """The error of an input whose probabilities are not all finite ('' when they are): a model
+    that yields NaN or Inf gives no prediction, rather than the first label by accident."""
+    if np.isfinite(probs).all():
+        return ""
+    return _message(ModelOutputError(
+        "the model's output contains NaN or Inf for this input, so it has no prediction (the "
+        "model is numerically unstable on it: check the input, and the model on similar ones)."))
 
 
 def _message(error: BaseException) -> str:
@@ -100,8 +111,8 @@ class _Threads:
     def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
         return handle.result()
 
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 #: The decoder of a worker process, built once by `_start_worker`.
@@ -109,6 +120,12 @@ _WORKER_DECODER: Any = None
 
 CRASHED = ("DecoderCrash: the decoding process died on this input (a crash inside the decoder "
            "library); the file is likely malformed.")
+#: Seconds an input may take to decode in a worker process before the worker is killed and the
+#: input gets the `DecodeTimeout` error (`predict_files(timeout=...)`, `score --timeout`).
+DEFAULT_TIMEOUT = 300.0
+TIMED_OUT = ("DecodeTimeout: decoding this input took longer than {:g} s, so its worker process "
+             "was killed; the file is likely malformed. Raise the limit (--timeout) if it is "
+             "only very long.")
 
 
 def _start_worker(module: str, name: str, spec: Any) -> None:
@@ -122,49 +139,93 @@ def _decode_in_worker(chunk: Sequence[Any]) -> list[np.ndarray | str]:
     return decode_chunk(_WORKER_DECODER, chunk)
 
 
-class _Processes:
-    """Decoding in worker processes, for decoders that parse untrusted data in native code
-    (FFmpeg): when a worker dies, the pool is replaced, the inputs of the batches it was working
-    on are decoded again one at a time, and an input that kills a worker again gets the
-    `DecoderCrash` error; the run goes on."""
+def _ready() -> None:
+    """A task that does nothing: once it is done, a worker has started."""
 
-    def __init__(self, decoder: Any, workers: int) -> None:
+
+class _Processes:
+    """Decoding in worker processes, one task per input, for decoders that parse untrusted data
+    in native code (FFmpeg), where a file can crash or hang the decoder:
+
+    - when a worker dies, the pool is replaced, and the inputs it was working on are decoded
+      again one at a time: an input that kills a worker again gets the `DecoderCrash` error;
+    - an input still decoding `timeout` seconds after its turn came (every input before it done)
+      gets the `DecodeTimeout` error: a running task cannot be cancelled, so the pool's workers
+      are killed and the pool replaced, and the other inputs in flight are decoded again.
+
+    Either way the run goes on."""
+
+    def __init__(self, decoder: Any, workers: int, timeout: float | None) -> None:
         cls = type(decoder)
         self.args = (cls.__module__, cls.__qualname__, decoder.spec)
-        self.workers = workers
+        self.workers, self.timeout = workers, timeout
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter, not a fork of one that runs ONNX Runtime's threads.
-        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+        pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                    initializer=_start_worker, initargs=self.args)
+        try:  # a worker's start (interpreter, imports, decoder) never counts against an input
+            pool.submit(_ready).result()
+        except BrokenProcessPool:
+            pass  # workers that cannot start: each input finds the pool broken, and says so
+        return pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self.pool is broken:
             broken.shutdown(wait=False, cancel_futures=True)
             self.pool = self._new_pool()
 
+    @staticmethod
+    def _kill_workers(pool: ProcessPoolExecutor) -> None:
+        kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
+        if kill is not None:
+            kill()
+            return
+        for process in list((pool._processes or {}).values()):  # before 3.14: no public way
+            process.kill()
+
+    @staticmethod
+    def _submit(pool: ProcessPoolExecutor, source: Any) -> Any:
+        try:
+            return pool.submit(_decode_in_worker, [source])
+        except BrokenProcessPool:  # a worker died since the pool was last looked at
+            return None
+
     def submit(self, chunk: Sequence[Any]) -> Any:
-        return self.pool, self.pool.submit(_decode_in_worker, list(chunk))
+        pool = self.pool
+        return pool, [self._submit(pool, source) for source in chunk]
 
     def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
-        pool, future = handle
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            self._replace(pool)
+        pool, futures = handle
         results: list[np.ndarray | str] = []
-        for source in chunk:  # find the culprit: one input per task
-            pool = self.pool
-            try:
-                results += pool.submit(_decode_in_worker, [source]).result()
-            except BrokenProcessPool:
-                self._replace(pool)
-                results.append(CRASHED)
+        for source, future in zip(chunk, futures, strict=True):
+            outcome = self._wait(pool, future)
+            if outcome is None:  # the pool broke: decode it alone to learn whether it was this one
+                alone = self.pool
+                outcome = self._wait(alone, self._submit(alone, source))
+            results.append(CRASHED if outcome is None else outcome)
         return results
 
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
+    def _wait(self, pool: ProcessPoolExecutor, future: Any) -> np.ndarray | str | None:
+        """The outcome of one input's task, or None when its pool broke under it (or before it
+        could be submitted)."""
+        try:
+            if future is not None:
+                return future.result(timeout=self.timeout)[0]
+        except FutureTimeout:
+            self._kill_workers(pool)
+            self._replace(pool)
+            return TIMED_OUT.format(self.timeout)
+        except (BrokenProcessPool, CancelledError):  # cancelled: its pool was replaced
+            pass
+        self._replace(pool)
+        return None
+
+    def close(self, wait: bool = True) -> None:
+        if not wait:  # interrupted: a worker may be stuck on an input
+            self._kill_workers(self.pool)
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def predict_files(
@@ -173,12 +234,13 @@ def predict_files(
     batch_size: int = 32,
     workers: int | None = None,
     prefetch: int = 4,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Iterator[Prediction]:
     """Yield one `Prediction` per source, in order.
 
     Each decoding task takes one batch worth of sources (a decoder with `decode_many`, such as
     text's, decodes them in one call); at most `prefetch` batches are decoded ahead. Decoders
-    marked `isolate` (video) run in worker processes, the others in threads.
+    marked `isolate` (video) run in worker processes, one input per task, the others in threads.
 
     Args:
         predictor: The model.
@@ -187,15 +249,24 @@ def predict_files(
         batch_size: Inputs per ONNX Runtime call.
         workers: Decoding threads (or processes); default: the cores available.
         prefetch: Batches decoded ahead of inference.
+        timeout: Seconds an input may take to decode in a worker process before the worker is
+            killed and the input gets a `DecodeTimeout` error; None: no limit. Decoding in
+            threads is not timed, since a thread cannot be stopped: those decoders refuse what
+            is over their caps (pixels, bytes, duration) from its header, before decoding.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1. Got {batch_size}.")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, or None for no limit. Got {timeout}.")
     workers = workers or available_cores()
     if workers < 1:
         raise ValueError(f"workers must be >= 1. Got {workers}.")
     starts = range(0, len(sources), batch_size)
-    decoding = (_Processes if getattr(predictor.decoder, "isolate", False) else _Threads)(
-        predictor.decoder, workers)
+    if getattr(predictor.decoder, "isolate", False):
+        decoding: _Threads | _Processes = _Processes(predictor.decoder, workers, timeout)
+    else:
+        decoding = _Threads(predictor.decoder, workers)
+    finished = False
     try:
         pending: deque[tuple[Any, Sequence[Any]]] = deque()
         ahead = iter(starts)
@@ -216,9 +287,12 @@ def predict_files(
             probs = predict_arrays(predictor, [chunk[i] for i in good]) if good else None
             row = dict(zip(good, probs, strict=True)) if good else {}
             for i, result in enumerate(chunk):
-                if i in row:
+                if i in row and output_error(row[i]):
+                    yield Prediction(start + i, sources[start + i], None, output_error(row[i]))
+                elif i in row:
                     yield Prediction(start + i, sources[start + i], row[i])
                 else:
                     yield Prediction(start + i, sources[start + i], None, result)
+        finished = True
     finally:
-        decoding.close()
+        decoding.close(wait=finished)

@@ -17,9 +17,10 @@ from typing import Any
 from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.files import list_files, select
-from toolkit_deploy.pipeline import Prediction, predict_files
+from toolkit_deploy.pipeline import DEFAULT_TIMEOUT, Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
 from toolkit_deploy.tablewriter import FORMATS, TableWriter, partial_paths
+from toolkit_deploy.writing import stage_text
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ def prediction_row(
     return row
 
 
+#: Where `score` runs: `local` (this process) or `ray` (Ray Data actors).
+ENGINES = ("local", "ray")
+
+
 def summary_path(out: Path) -> Path:
     """Where the summary of a scoring run that writes `out` goes."""
     return out.with_name(out.name + ".summary.json")
@@ -114,7 +119,9 @@ def score(
     probs: bool = False,
     resume: bool = False,
     selection: Selection | None = None,
-    ray: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -129,8 +136,10 @@ def score(
         out: `.csv`, `.jsonl` or `.parquet` (pyarrow) predictions table. A summary of the run
             is written beside it, as `<out>.summary.json`.
         top_k: Add the K most probable labels and their probabilities as columns.
-        batch_size: Files per ONNX Runtime call.
-        workers: Decoding threads (default: available cores).
+        batch_size: Files per ONNX Runtime call (the default is best or within noise of it for
+            every modality on 2 cores: benchmarks/defaults.py).
+        workers: Decoding threads, or processes for video (default: available cores); Ray
+            actors with `engine="ray"`.
         device: `cpu`, `cuda` or `auto` (when `model` is a path).
         threads: ONNX Runtime intra-op threads (when `model` is a path).
         overwrite: Replace an existing `out`.
@@ -142,14 +151,28 @@ def score(
         resume: Continue the table an interrupted run with the same model, inputs and options
             left (`<out>.partial`); its committed rows are kept, the rest are scored.
         selection: `--include` / `--exclude` globs, or INPUT as a manifest of paths.
-        ray: Score on a Ray cluster: its address, or "local" to start one on this machine
-            (`toolkit_deploy.ray_score`); `workers` is then the number of actors.
+        engine: `local` (this process: decoding threads or processes, one session) or `ray`
+            (Ray Data actors, one session each: `toolkit_deploy.ray_score`; `workers` is then
+            the number of actors).
+        address: With `engine="ray"`, the Ray cluster to join (e.g. `ray://head:10001`);
+            default: the Ray already started in this process, else a local one.
+        timeout: Seconds an input may take to decode in a worker process (video) before the
+            worker is killed and the input becomes a `DecodeTimeout` error row; None: no limit
+            (`pipeline.predict_files`; the local engine).
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
             table is there and neither `resume` nor `overwrite` is given.
-        ValueError: `out` has an unsupported extension or `top_k` is out of range.
+        ValueError: `out` has an unsupported extension, `top_k` is out of range, `engine` is
+            unknown, or `address` is given with the local engine.
+        OutputError: The table or its summary cannot be written (a full disk, a folder that is
+            not writable); an earlier table at `out` is left as it was.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}.")
+    if address is not None and engine != "ray":
+        raise ValueError(f"An address ({address!r}) is only used by the ray engine; pass "
+                         "--engine ray (engine='ray') with it, or drop it.")
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(
@@ -185,15 +208,16 @@ def score(
     fingerprint = _fingerprint(predictor, keys, options)
     writer = TableWriter(out, fields, fingerprint, resume)
     skip = writer.done
+    stream = None
     try:
-        if ray is None:
-            stream = predict_files(predictor, sources[skip:], batch_size, workers)
+        if engine == "local":
+            stream = predict_files(predictor, sources[skip:], batch_size, workers,
+                                   timeout=timeout)
         else:
             from toolkit_deploy.ray_score import ray_predictions
 
-            stream = ray_predictions(predictor.path, sources[skip:], batch_size, workers,
-                                     None if ray == "local" else ray,
-                                     {"encoding": encoding} if encoding else {})
+            stream = ray_predictions(predictor, sources[skip:], batch_size, workers, address,
+                                     threads, {"encoding": encoding} if encoding else {})
         bar = tqdm(
             stream, total=len(sources), initial=skip, unit="input", desc="score",
             file=sys.stderr, disable=None if progress else True,
@@ -202,27 +226,34 @@ def score(
             row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
                                  top_k, probs)
             writer.write(row, prediction.probs is None)
+        failed = writer.failed
+        summary = ScoreSummary(
+            n_files=len(sources),
+            n_scored=len(sources) - failed,
+            n_failed=failed,
+            seconds=time.perf_counter() - started,
+            output=str(out),
+            ignored=ignored,
+            device=predictor.device,
+        )
+        # The summary is staged first and moved into place after the table, so that a failure
+        # (a full disk) leaves the earlier table and summary, and a resumable partial table.
+        staged = stage_text(sidecar, json.dumps({
+            **summary.to_dict(), "model": str(predictor.path), "inputs": str(inputs),
+            "options": {**options, "batch_size": batch_size}, "fingerprint": fingerprint,
+            "resumed_after": skip,
+        }, indent=2, ensure_ascii=False) + "\n")
     except BaseException:
         writer.abort()
+        if stream is not None:
+            stream.close()  # stop the decoders now (a worker stuck on an input is killed)
         raise
-    writer.commit()
-    failed = writer.failed
-    summary = ScoreSummary(
-        n_files=len(sources),
-        n_scored=len(sources) - failed,
-        n_failed=failed,
-        seconds=time.perf_counter() - started,
-        output=str(out),
-        ignored=ignored,
-        device=predictor.device,
-    )
-    tmp = sidecar.with_name(sidecar.name + ".partial")
-    tmp.write_text(json.dumps({
-        **summary.to_dict(), "model": str(predictor.path), "inputs": str(inputs),
-        "options": {**options, "batch_size": batch_size}, "fingerprint": fingerprint,
-        "resumed_after": skip,
-    }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, sidecar)
+    try:
+        writer.commit()
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    os.replace(staged, sidecar)
     return summary
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from toolkit_deploy.decoders.reading import reading
+from toolkit_deploy.decoders.reading import reading, regular_file_size
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import ImagePreprocess
 
@@ -55,9 +55,7 @@ class ImageDecoder:
 
     def _from_file(self, path: Path) -> np.ndarray:
         with reading(path, "an image"):
-            size = path.stat().st_size
-            if not path.is_file():
-                raise DecodeError(f"{path} is not a regular file; expected an image file.")
+            size = regular_file_size(path, "an image")
             if size == 0:
                 raise DecodeError("The file is empty (0 bytes); expected an image.")
             if size > MAX_FILE_BYTES:
@@ -81,7 +79,12 @@ class ImageDecoder:
                 f"{', '.join(EXTENSIONS)} (the content, not just the name)."
             ) from e
         except Image.DecompressionBombError as e:
-            raise DecodeError(f"Refused: {e}") from e
+            # Pillow's own hard limit (twice Image.MAX_IMAGE_PIXELS), met before ours when the
+            # header claims even more than that: refused from the header, nothing decoded.
+            raise DecodeError(
+                f"Image claims more pixels than Pillow will open ({e}); the limit here is "
+                f"{self.spec.max_pixels}. Refused as a possible decompression bomb; downscale it."
+            ) from e
         except (OSError, SyntaxError, ValueError) as e:
             if isinstance(e, DecodeError):
                 raise

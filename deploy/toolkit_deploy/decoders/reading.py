@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,3 +25,17 @@ def reading(path: Path, kind: str) -> Iterator[None]:
         if isinstance(e, DecodeError):
             raise
         raise DecodeError(f"Cannot read {path}: {e.strerror or e}.") from e
+
+
+
+def regular_file_size(path: Path, kind: str) -> int:
+    """The size of `path`, after checking that it is a regular file (`kind` file, e.g. "an
+    image"): a folder named like one, a FIFO (opening it could block forever), a socket or a
+    device is refused without being opened. Use inside `reading`."""
+    status = path.stat()
+    if stat.S_ISDIR(status.st_mode):
+        raise DecodeError(f"{path} is a directory; expected {kind} file.")
+    if not stat.S_ISREG(status.st_mode):
+        raise DecodeError(f"{path} is not a regular file (a FIFO, socket or device); expected "
+                          f"{kind} file.")
+    return status.st_size

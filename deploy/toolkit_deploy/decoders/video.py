@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from toolkit_deploy.decoders.image import ImageDecoder
-from toolkit_deploy.decoders.reading import reading
+from toolkit_deploy.decoders.reading import reading, regular_file_size
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import VideoPreprocess
 
@@ -63,10 +63,7 @@ class VideoDecoder:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             with reading(path, "a video"):
-                size = path.stat().st_size
-                if not path.is_file():
-                    raise DecodeError(f"{path} is not a regular file; expected a video file.")
-                if size == 0:
+                if regular_file_size(path, "a video") == 0:
                     raise DecodeError("The file is empty (0 bytes); expected a video.")
                 return self._decode(str(path), "the file")
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -88,11 +85,19 @@ class VideoDecoder:
                 return np.stack([f if isinstance(f, np.ndarray) else self.frame_decoder.from_image(
                     f.to_image()) for f in frames])
         except av.FFmpegError as e:
+            if isinstance(e, (PermissionError, FileNotFoundError)) and e.filename == file:
+                raise  # the file, not its content: `reading` says so (and what to do)
+            # Other EPERM/ENOENT codes come from decoding the content (avcodec_send_packet
+            # returns AVERROR(EPERM) on some corrupt packets, found by fuzzing): the content.
             raise DecodeError(f"Cannot decode {what} as video (FFmpeg: {e}); it is corrupt, "
                               f"truncated, or not one of {', '.join(EXTENSIONS)}.") from e
 
     def _check_header(self, stream: Any, container: Any) -> None:
         spec = self.spec
+        if stream.codec_context is None:  # FFmpeg has no decoder for its codec (found by fuzzing)
+            tag = getattr(stream, "codec_tag", "") or "unknown"
+            raise DecodeError(f"The video stream's codec ({tag!r}) is not one FFmpeg can decode; "
+                              "re-encode the video (e.g. H.264 in MP4).")
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > spec.max_pixels:
             raise DecodeError(f"The video's frames are {width}×{height} = {width * height} "
