@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
-from toolkit.export.onnx_export import to_onnx
+from toolkit.export.onnx_export import export_program
 from toolkit.export.target import (
     ORT_LIMITS,
     TargetError,
@@ -45,7 +45,7 @@ def cnn() -> tuple[onnx.ModelProto, np.ndarray]:
     torch.manual_seed(0)
     model = create_model(load_recipe("image-cnn", CNN), 3).eval()
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    proto = to_onnx(model, x[:2], 18)
+    proto = export_program(model, x[:2], 18).model_proto
     helper.set_model_props(proto, {"toolkit.spec": "kept"})
     return proto, x
 
@@ -55,7 +55,7 @@ def export(forward, example: torch.Tensor, opset: int) -> onnx.ModelProto:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return forward(x)
 
-    return to_onnx(Layer(), example.numpy(), opset)
+    return export_program(Layer(), example.numpy(), opset).model_proto
 
 
 @pytest.mark.parametrize(("version", "limits"), [
@@ -157,7 +157,7 @@ def test_text_encoder_needs_opset_17_for_layer_normalization() -> None:
     torch.manual_seed(0)
     model = create_model(load_recipe("text-encoder", {"model.layers": 1}), 3, preprocess).eval()
     ids = np.random.default_rng(0).integers(1, 64, (2, 16)).astype(np.int64)
-    proto = to_onnx(model, ids, 18)
+    proto = export_program(model, ids, 18).model_proto
     with pytest.raises(TargetError, match=r"- LayerNormalization \(nodes? .*needs opset 17"):
         retarget(proto, opset=16)
     lowered = retarget(proto, target_ort="1.12")
