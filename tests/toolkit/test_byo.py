@@ -239,3 +239,46 @@ def test_mistakes_are_named_before_export(
                                         '[preprocess]\nheight = 8\nwidht = 8\n')
     with pytest.raises(ValueError, match=r"unknown \[preprocess\] keys \['widht'\]"):
         load_export_spec(tmp_path / "spec.toml")
+
+
+def test_variants_of_your_own_model(resnet: tuple[nn.Module, tuple[str, ...]], shapes: Path,
+                                    image_preprocess: ImagePreprocess, tmp_path: Path) -> None:
+    import onnx
+
+    from toolkit.export.variants import Variant
+    from toolkit_deploy.errors import ParityError
+
+    model, classes = resnet
+    common = dict(labels=classes, preprocess=image_preprocess, samples=shapes, n_samples=40)
+    int8 = Variant(quantize="int8", max_accuracy_drop=100.0)  # the wiring, not the accuracy gate
+    with pytest.raises(ValueError, match="INT8 needs calibration inputs"):
+        toolkit.export_model(model, torch.zeros(1, 3, 32, 32), out=tmp_path / "a.onnx",
+                             variant=int8, **common)
+    out = tmp_path / "int8.onnx"
+    try:
+        result = toolkit.export_model(model, torch.zeros(1, 3, 32, 32), out=out, variant=int8,
+                                      calibration=shapes, **common)
+    except ParityError as e:  # the speed gate is a measurement on this machine
+        assert "INT8 is not faster than FP32" in str(e) and not out.exists()
+    else:
+        assert result.variant.kind == "int8"
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type
+                                                         for n in onnx.load(out).graph.node}
+        assert Predictor(out).spec.provenance["variant"]["kind"] == "int8"
+
+    # FP16 through the CLI: the spec, module and weights as for FP32.
+    from safetensors.torch import save_file
+
+    (tmp_path / "resnet.py").write_text(RESNET_SOURCE)
+    save_file(model.state_dict(), tmp_path / "weights.safetensors")
+    (tmp_path / "spec.toml").write_text(
+        f'modality = "image"\nlabels = {json.dumps(classes)}\nsamples = "{shapes}"\n'
+        f'calibration = "{shapes}"\n[preprocess]\nheight = 32\nwidth = 32\n')
+    fp16 = tmp_path / "fp16.onnx"
+    result = CliRunner().invoke(main, [
+        "export", "--module", f"{tmp_path / 'resnet.py'}:resnet", "--weights",
+        str(tmp_path / "weights.safetensors"), "--spec", str(tmp_path / "spec.toml"),
+        "--out", str(fp16), "--samples", "20", "--fp16"])
+    assert result.exit_code == 0, result.output
+    assert "FP16" in result.output and "not validated" in result.output
+    assert onnx.load(fp16).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8

@@ -32,7 +32,8 @@ from toolkit_deploy.cli import library_errors
               help="Oldest ONNX Runtime the file must load on: caps the opset and IR version.")
 @click.option("--quantize", type=click.Choice(["int8"]), default=None,
               help="Write an INT8 model (ONNX Runtime quantization: static QDQ calibrated on the "
-                   "run's training samples for convolutional models, dynamic for text), refused "
+                   "run's training samples (--module: the spec's `calibration`) for "
+                   "convolutional models, dynamic for text), refused "
                    "unless its held-out accuracy is within --max-accuracy-drop of FP32 and it is "
                    "faster than FP32 at the scoring batch size on this machine.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(0, 100), default=1.0,
@@ -89,12 +90,10 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
         if run is not None or not (weights and spec):
             raise click.UsageError("--module takes --weights FILE.safetensors and --spec "
                                    "SPEC.toml, and no RUN.")
-        if variant.kind != "fp32":
-            raise click.UsageError("--quantize, --fp16 and --optimize export a RUN (INT8 "
-                                   "calibrates on its training split); not --module.")
         from toolkit.export.byo import export_module_file
 
-        result = export_module_file(module, weights, spec, out, samples=data_dir, **options)
+        result = export_module_file(module, weights, spec, out, samples=data_dir,
+                                    variant=variant, **options)
     else:
         if run is None or spec is not None:
             raise click.UsageError("Give a RUN folder to export (or --module, --weights and "

@@ -39,6 +39,7 @@ from toolkit.export.onnx_export import (
     export_proven,
 )
 from toolkit.export.target import export_opset
+from toolkit.export.variants import CALIBRATION_SAMPLES, Variant
 from toolkit.models.cnn import ImageNormalize
 from toolkit.training.data import Samples
 from toolkit_deploy.decoders import create_decoder, decoder_extensions
@@ -46,7 +47,7 @@ from toolkit_deploy.evaluate import labelled_inputs
 from toolkit_deploy.spec import PREPROCESS_TYPES, ModelSpec
 
 #: Keys of an export spec file, besides the `[preprocess]` table.
-SPEC_KEYS = ("name", "modality", "labels", "samples", "preprocess")
+SPEC_KEYS = ("name", "modality", "labels", "samples", "calibration", "preprocess")
 
 
 class VideoNormalize(nn.Module):
@@ -142,6 +143,8 @@ def export_model(
     overwrite: bool = False,
     provenance: dict[str, Any] | None = None,
     export_options: dict[str, Any] | None = None,
+    variant: Variant | None = None,
+    calibration: Any = None,
 ) -> ExportResult:
     """Export any PyTorch classifier to one toolkit ONNX file, proven on labelled samples.
 
@@ -163,6 +166,10 @@ def export_model(
         provenance: Extra provenance recorded in the file (e.g. where the weights came from).
         export_options: More `torch.onnx.export` options, e.g. the `custom_translation_table`
             of a module with custom operators.
+        variant: Write an INT8, FP16 or optimised variant (`toolkit.export.variants`) once the
+            FP32 graph is proven.
+        calibration: INT8 calibration inputs, labelled like `samples` (e.g. a training folder);
+            they should not be the samples that gate the accuracy.
 
     Raises:
         ParityError: A gate failed; nothing is written at `out`.
@@ -173,6 +180,12 @@ def export_model(
         raise ValueError(f"labels must be distinct class names. Got {list(labels)}.")
     modality = modality_of(preprocess)
     held_out = labelled_samples(samples, modality, labels, n_samples)
+    if variant is not None and variant.quantize and calibration is None:
+        raise ValueError("INT8 needs calibration inputs: pass calibration= (the CLI: `calibration"
+                         " = \"DIR\"` in the spec), e.g. a few hundred training samples in the "
+                         "samples' layout, not the samples that gate the accuracy.")
+    if variant is not None and variant.quantize:
+        calibration = labelled_samples(calibration, modality, labels, CALIBRATION_SAMPLES)
     module = module.eval()
     wrapped = with_decoder_input(module, preprocess).eval()
     decoder = create_decoder(modality, preprocess)
@@ -188,7 +201,7 @@ def export_model(
     )
     return export_proven(wrapped, spec, held_out, out, name=name or type(module).__name__,
                          decoder_options={}, gates=gates, export_options=export_options,
-                         target=(opset, target_ort))
+                         target=(opset, target_ort), variant=variant, calibration=calibration)
 
 
 # --- the CLI form: a module factory, safetensors weights and a spec file -----------------------
@@ -204,6 +217,7 @@ class ExportSpec:
         labels: Class names in the order of the module's outputs.
         samples: Labelled samples to prove parity on (a folder or a table of texts).
         preprocess: The runtime's preprocessing spec.
+        calibration: Labelled inputs INT8 calibrates on, if given.
     """
 
     name: str
@@ -211,6 +225,7 @@ class ExportSpec:
     labels: tuple[str, ...]
     samples: Path
     preprocess: Any
+    calibration: Path | None = None
 
     @property
     def example_input(self) -> torch.Tensor:
@@ -240,7 +255,9 @@ def load_export_spec(path: str | os.PathLike) -> ExportSpec:
     unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {list(SPEC_KEYS)}.")
-    for key, kind in (("modality", str), ("labels", list), ("samples", str), ("preprocess", dict)):
+    required = (("modality", str), ("labels", list), ("samples", str), ("preprocess", dict))
+    optional = (("calibration", str),)
+    for key, kind in required + tuple(o for o in optional if o[0] in data):
         if not isinstance(data.get(key), kind):
             raise ValueError(f"{path}: `{key}` must be a {kind.__name__}. "
                              f"Got {data.get(key)!r}.")
@@ -263,7 +280,9 @@ def load_export_spec(path: str | os.PathLike) -> ExportSpec:
         raise ValueError(f"{path}: invalid [preprocess]: {e}") from e
     return ExportSpec(name=str(data.get("name", path.stem)), modality=modality,
                       labels=tuple(map(str, data["labels"])),
-                      samples=path.parent / data["samples"], preprocess=spec)
+                      samples=path.parent / data["samples"], preprocess=spec,
+                      calibration=path.parent / data["calibration"] if "calibration" in data
+                      else None)
 
 
 def _text_preprocess(values: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -353,6 +372,7 @@ def export_module_file(reference: str, weights: str | os.PathLike, spec_path: st
     return export_model(
         module, spec.example_input, labels=spec.labels, preprocess=spec.preprocess, out=out,
         samples=Path(samples) if samples is not None else spec.samples, name=spec.name,
+        calibration=spec.calibration,
         provenance={"module": reference, "weights": str(weights), "weights_sha256": digest},
         **options,
     )
