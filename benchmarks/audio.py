@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from score import (  # benchmarks/score.py: this folder is on sys.path when run
     best_of,
+    demo_run,
     print_ratios,
     time_inference_and_scoring,
 )
@@ -29,18 +30,6 @@ from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.session import available_cores
 
 RATES = (8000, 16000, 22050, 44100, 48000)
-
-
-def demo_model(folder: Path) -> Path:
-    from toolkit.data.sounds import make_sounds
-    from toolkit.export.onnx_export import export_run
-    from toolkit.recipe import load_recipe
-    from toolkit.training.trainer import train
-
-    make_sounds(folder / "data", per_class=40, seed=0)
-    run = train(load_recipe("audio-cnn", {"train.epochs": 2}), folder / "data", folder / "run",
-                device="cpu", progress=False)
-    return export_run(run, folder / "model.onnx").path
 
 
 def write_clips(folder: Path, n: int) -> None:
@@ -66,7 +55,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = Path(args.model) if args.model else demo_model(tmp)
+        model = (Path(args.model) if args.model
+                 else demo_run(tmp, "sounds", "audio-cnn", 40, {"train.epochs": 2})[1])
         predictor = Predictor(model)
         write_clips(tmp / "clips", args.clips)
         paths = list(list_files(tmp / "clips", predictor.decoder.extensions).files)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from score import demo_run  # benchmarks/score.py: this folder is on sys.path when run
+
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.score import score
 from toolkit_deploy.session import available_cores
@@ -52,15 +54,7 @@ class Case:
 
 
 def _train(kind: str, recipe: str, folder: Path, per_class: int, epochs: int) -> Path:
-    from toolkit.data import make_dataset
-    from toolkit.export.onnx_export import export_run
-    from toolkit.recipe import load_recipe
-    from toolkit.training.trainer import train
-
-    make_dataset(kind, folder / "data", per_class=per_class, seed=0)
-    run = train(load_recipe(recipe, {"train.epochs": epochs}), folder / "data", folder / "run",
-                device="cpu", progress=False)
-    return export_run(run, folder / "model.onnx").path
+    return demo_run(folder, kind, recipe, per_class, {"train.epochs": epochs})[1]
 
 
 def _images(side: int, n: int) -> Callable[[Path], tuple[Path, Path]]:

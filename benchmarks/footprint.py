@@ -56,15 +56,9 @@ def measure(args: list[str], cwd: Path, env: dict) -> tuple[float, float]:
 
 
 def small_run(folder: Path) -> tuple[Path, Path]:
-    from toolkit.data import make_dataset
-    from toolkit.export.onnx_export import export_run
-    from toolkit.recipe import load_recipe
-    from toolkit.training.trainer import train
+    from score import demo_run  # benchmarks/score.py: this folder is on sys.path when run
 
-    make_dataset("shapes", folder / "data", per_class=20, seed=0)
-    run = train(load_recipe("image-cnn", {"train.epochs": 1}), folder / "data", folder / "run",
-                device="cpu", progress=False)
-    return run.path, export_run(run, folder / "model.onnx").path
+    return demo_run(folder, "shapes", "image-cnn", 20, {"train.epochs": 1})
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,16 +89,18 @@ def print_ratios(rate: dict[str, float], stage: str, name: str, verb: str) -> No
     print(f"end_to_end / serial ({verb} then infer) = {rate['score'] / serial:.2f}")
 
 
-def demo_run(folder: Path, epochs: int) -> tuple[Path, Path]:
-    """Train the image-cnn recipe on `shapes` demo data and export it: (run folder, model)."""
+def demo_run(folder: Path, kind: str, recipe: str, per_class: int,
+             overrides: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Train `recipe` on `per_class` files per class of the `kind` demo data (seed 0) under
+    `folder`, and export it: (run folder, model). Every benchmark that needs a model uses this."""
     from toolkit.data import make_dataset
     from toolkit.export.onnx_export import export_run
     from toolkit.recipe import load_recipe
     from toolkit.training.trainer import train
 
-    make_dataset("shapes", folder / "data", per_class=60, seed=0)
-    run = train(load_recipe("image-cnn", {"train.epochs": epochs}), folder / "data",
-                folder / "run", device="cpu", progress=False)
+    make_dataset(kind, folder / "data", per_class=per_class, seed=0)
+    run = train(load_recipe(recipe, overrides or {}), folder / "data", folder / "run",
+                device="cpu", progress=False)
     return run.path, export_run(run, folder / "model.onnx").path
 
 
@@ -192,7 +195,8 @@ def main() -> None:
         tmp = Path(tmp)
         if args.run is None:
             t0 = time.perf_counter()
-            run, model = demo_run(tmp / "demo", args.epochs)
+            run, model = demo_run(tmp / "demo", "shapes", "image-cnn", 60,
+                                  {"train.epochs": args.epochs})
             print(f"trained and exported the demo model in {time.perf_counter() - t0:.0f} s")
         else:
             from toolkit.export.onnx_export import export_run

@@ -17,25 +17,13 @@ from pathlib import Path
 import numpy as np
 from score import (  # benchmarks/score.py: this folder is on sys.path when run
     best_of,
+    demo_run,
     print_ratios,
     time_inference_and_scoring,
 )
 
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.session import available_cores
-
-
-def demo_model(folder: Path) -> Path:
-    """Train and export the text-bag recipe on the `text` demo data."""
-    from toolkit.data.comments import make_comments
-    from toolkit.export.onnx_export import export_run
-    from toolkit.recipe import load_recipe
-    from toolkit.training.trainer import train
-
-    make_comments(folder / "data", per_class=300, seed=0)
-    run = train(load_recipe("text-bag"), folder / "data", folder / "run", device="cpu",
-                progress=False)
-    return export_run(run, folder / "model.onnx").path
 
 
 def main() -> None:
@@ -50,7 +38,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = Path(args.model) if args.model else demo_model(tmp)
+        model = (Path(args.model) if args.model
+                 else demo_run(tmp, "text", "text-bag", 300)[1])
         predictor = Predictor(model)
         make_comments(tmp / "fresh", per_class=-(-args.texts // 4), seed=7)
         texts = [" ".join(p.read_text("utf-8-sig").split())

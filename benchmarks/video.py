@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from score import (  # benchmarks/score.py: this folder is on sys.path when run
     best_of,
+    demo_run,
     print_ratios,
     time_inference_and_scoring,
 )
@@ -26,18 +27,6 @@ from toolkit_deploy.files import list_files
 from toolkit_deploy.pipeline import _Processes
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.session import available_cores
-
-
-def demo_model(folder: Path) -> Path:
-    from toolkit.data.motion import make_motion
-    from toolkit.export.onnx_export import export_run
-    from toolkit.recipe import load_recipe
-    from toolkit.training.trainer import train
-
-    make_motion(folder / "data", per_class=20, seed=0)
-    run = train(load_recipe("video-cnn", {"train.epochs": 2}), folder / "data", folder / "run",
-                device="cpu", progress=False)
-    return export_run(run, folder / "model.onnx").path
 
 
 def main() -> None:
@@ -52,7 +41,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = Path(args.model) if args.model else demo_model(tmp)
+        model = (Path(args.model) if args.model
+                 else demo_run(tmp, "motion", "video-cnn", 20, {"train.epochs": 2})[1])
         predictor = Predictor(model)
         make_motion(tmp / "clips", per_class=-(-args.clips // len(MOTION_CLASSES)), seed=9)
         paths = list(list_files(tmp / "clips", predictor.decoder.extensions).files)[: args.clips]

@@ -7,6 +7,7 @@ files there are. A file that fails to decode yields an error instead of stopping
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
@@ -165,10 +166,10 @@ class _Processes:
         # spawn: a fresh interpreter, not a fork of one that runs ONNX Runtime's threads.
         pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                    initializer=_start_worker, initargs=self.args)
-        try:  # a worker's start (interpreter, imports, decoder) never counts against an input
+        # A worker's start (interpreter, imports, decoder) never counts against an input. Workers
+        # that cannot start: each input then finds the pool broken, and says so.
+        with contextlib.suppress(BrokenProcessPool):
             pool.submit(_ready).result()
-        except BrokenProcessPool:
-            pass  # workers that cannot start: each input finds the pool broken, and says so
         return pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
@@ -210,15 +211,14 @@ class _Processes:
     def _wait(self, pool: ProcessPoolExecutor, future: Any) -> np.ndarray | str | None:
         """The outcome of one input's task, or None when its pool broke under it (or before it
         could be submitted)."""
-        try:
-            if future is not None:
-                return future.result(timeout=self.timeout)[0]
-        except FutureTimeout:
-            self._kill_workers(pool)
-            self._replace(pool)
-            return TIMED_OUT.format(self.timeout)
-        except (BrokenProcessPool, CancelledError):  # cancelled: its pool was replaced
-            pass
+        with contextlib.suppress(BrokenProcessPool, CancelledError):  # cancelled: pool replaced
+            try:
+                if future is not None:
+                    return future.result(timeout=self.timeout)[0]
+            except FutureTimeout:
+                self._kill_workers(pool)
+                self._replace(pool)
+                return TIMED_OUT.format(self.timeout)
         self._replace(pool)
         return None
 
