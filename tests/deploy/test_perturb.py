@@ -53,7 +53,10 @@ def test_every_perturbation_changes_its_input_and_repeats_with_a_seed(
     assert not np.array_equal(out, clean)
     np.testing.assert_array_equal(out, run(1))
     if perturbation.name not in ("blur", "brightness", "jpeg", "gain", "shift"):  # random ones
-        assert not np.array_equal(out, run(2))
+        # Another seed gives another corruption. With few choices (frame_drop on 6 frames: ~7 %
+        # of seed pairs drop the same frames; the seed key includes the tmp path) one other seed
+        # may repeat it by chance, so any of four must differ.
+        assert any(not np.array_equal(out, run(seed)) for seed in (2, 3, 4, 5))
 
 
 def test_perturbation_names_and_strengths_are_checked() -> None:
