@@ -17,6 +17,7 @@ from types import ModuleType
 MODULES: dict[str, str] = {
     "man-en": "man_en",
     "gettext-zh": "gettext_zh",
+    "glyphs": "glyphs",
 }
 
 
