@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "man-en": "man_en",
     "gettext-zh": "gettext_zh",
     "glyphs": "glyphs",
+    "icons": "icons",
 }
 
 
