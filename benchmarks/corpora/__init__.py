@@ -14,7 +14,9 @@ import importlib
 from types import ModuleType
 
 #: Corpus name → module (in benchmarks/corpora/) that builds it.
-MODULES: dict[str, str] = {}
+MODULES: dict[str, str] = {
+    "spoken-words": "spoken_words",
+}
 
 
 def corpus_module(name: str) -> ModuleType:
