@@ -16,6 +16,7 @@ from types import ModuleType
 #: Corpus name → module (in benchmarks/corpora/) that builds it.
 MODULES: dict[str, str] = {
     "spoken-words": "spoken_words",
+    "camera-motion": "camera_motion",
 }
 
 
