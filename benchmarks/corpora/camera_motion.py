@@ -19,7 +19,7 @@ for), start position, speed, a drift across the move of up to ±10 % of its leng
 ease-in-out speed profile, and in 40 % of the clips a hand-held shake (Gaussian, σ 0.25–0.75 output
 pixels per frame).
 
-Sizes: 75 train + 27 test clips per class (450 + 162 files), about 10 MB.
+Sizes: 75 train + 27 test clips per class (450 + 162 files), about 4 MB.
 
 Split: by source picture, so test clips come only from pictures never seen in training. The sorted
 picture names are shuffled with the corpus seed; the first 9 (a quarter) are test pictures. Each
@@ -31,7 +31,7 @@ pan-right, and reversing time swaps every class with its opposite; neither is la
 Deterministic: one generator per clip seeded by (seed, split, class, index); Pillow's decoding and
 resampling, single-threaded libx264/libvpx (`-threads 1`) and FFmpeg's bitexact muxing
 (`-fflags +bitexact -flags:v +bitexact -map_metadata -1`) give the same bytes for the same
-packages. Two encoders run at once; builds in about 1–2 minutes on two shared cores.
+packages. Two encoders run at once; builds in about 2 minutes on two shared cores.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.versions import debian_versions, python_versions
+from corpora.versions import debian_versions, debian_versions_matching, python_versions
 
 NAME = "spoken-words"
 MODALITY = "audio"
@@ -218,6 +218,8 @@ def split_voices() -> dict[str, list[str]]:
 
 
 def build(out: Path) -> dict:
+    import soundfile
+
     voices = split_voices()
     rows = []
     files: dict[str, dict[str, int]] = {}
@@ -256,7 +258,10 @@ def build(out: Path) -> dict:
         "classes": list(WORDS),
         "files": files,
         "packages": {**debian_versions(REQUIRES),
-                     **python_versions(("numpy", "soundfile", "soxr"))},
+                     **debian_versions_matching(("libvorbisenc*",)),
+                     **python_versions(("numpy", "soundfile", "soxr")),
+                     # soundfile's wheel carries its own libsndfile (the WAV and FLAC writer).
+                     "pypi:soundfile/libsndfile": soundfile.__libsndfile_version__},
         "seed": SEED,
         "split": "by voice variant (test voices never in train)",
         "voices": voices,
