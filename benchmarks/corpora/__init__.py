@@ -19,6 +19,8 @@ MODULES: dict[str, str] = {
     "gettext-zh": "gettext_zh",
     "glyphs": "glyphs",
     "icons": "icons",
+    "spoken-words": "spoken_words",
+    "camera-motion": "camera_motion",
 }
 
 
