@@ -37,7 +37,12 @@ CACHES = ("auto", "ram", "none")
 #: Validation figure → +1 when higher is better, -1 when lower is.
 MONITORS = {"val_accuracy": 1, "val_loss": -1}
 PRECISIONS = ("fp32", "bf16", "fp16")
-TOKENIZERS = ("bpe", "unigram", "wordpiece", "word")
+REFITS = ("auto", "always", "never")
+#: `train.refit = "auto"` refits runs whose training split has fewer files per class than this.
+REFIT_BELOW_PER_CLASS = 100
+#: The value of keys that `toolkit.training.auto` sets from the data when a run starts.
+AUTO = "auto"
+TOKENIZERS = ("bpe", "unigram", "wordpiece", "word", "char")
 NORMALIZATIONS = ("nfkc", "nfc", "none")
 
 
@@ -46,8 +51,10 @@ class ImageData:
     """Data section of image recipes.
 
     Attributes:
-        image_size: Side of the square model input, in pixels.
-        channels: 3 (RGB) or 1 (grayscale).
+        image_size: Side of the square model input, in pixels, or `auto`: the median shorter
+            side of the training images, rounded to a multiple of 8, within [16, 64].
+        channels: 3 (RGB), 1 (grayscale), or `auto`: 1 when every training image is stored
+            as grayscale, else 3.
         resize: How files are brought to size: crop, stretch or pad.
         mean: Per-channel mean (after scaling to [0, 1]), applied inside the model.
         std: Per-channel standard deviation, applied inside the model.
@@ -66,11 +73,11 @@ class ImageData:
             when a split's decoded samples fit in 2 GiB).
     """
 
-    image_size: int = 64
-    channels: int = 3
+    image_size: int | str = AUTO
+    channels: int | str = AUTO
     resize: str = "crop"
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.25,)
     max_pixels: int = 64_000_000
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -85,10 +92,18 @@ class ImageData:
         _check(0 < self.crop_scale <= 1, "data.crop_scale", "a float in (0, 1]", self.crop_scale)
         _check(0 <= self.color_jitter < 1, "data.color_jitter", "a float in [0, 1)",
                self.color_jitter)
-        _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
+        _check(self.image_size == AUTO or self.image_size >= 8, "data.image_size",
+               f"an int >= 8 or \"{AUTO}\"", self.image_size)
+        _check(self.channels in (1, 3, AUTO), "data.channels", f"1, 3 or \"{AUTO}\"",
+               self.channels)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
         _check_loading(self)
-        self.preprocess()  # channel counts, mean/std lengths
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            _check(len(values) == 1 or self.channels in (AUTO, len(values)), f"data.{name}",
+                   "one value (for every channel) or one per channel", list(values))
+        if AUTO not in (self.image_size, self.channels):
+            self.preprocess()  # caps, finite mean/std
 
     @property
     def decoder_options(self) -> dict[str, Any]:
@@ -96,11 +111,18 @@ class ImageData:
         return {}
 
     def preprocess(self) -> ImagePreprocess:
-        """The runtime's preprocessing spec for this data section."""
+        """The runtime's preprocessing spec for this data section (its `auto` keys resolved).
+
+        A single mean or std value applies to every channel."""
+        if AUTO in (self.image_size, self.channels):
+            raise ValueError("data.image_size and data.channels are chosen from the training "
+                             "images when a run starts (toolkit.training.auto); this data "
+                             "section still says \"auto\".")
         try:
             return ImagePreprocess(
                 height=self.image_size, width=self.image_size, channels=self.channels,
-                resize=self.resize, mean=self.mean, std=self.std, max_pixels=self.max_pixels,
+                resize=self.resize, mean=_per_channel(self.mean, self.channels),
+                std=_per_channel(self.std, self.channels), max_pixels=self.max_pixels,
             )
         except ValueError as e:
             raise ValueError(f"Invalid data section: {e}") from e
@@ -114,7 +136,8 @@ class TextData:
         max_length: Tokens per text (the model input's fixed length); longer texts keep their
             first `max_length` tokens.
         tokenizer: Subword model trained per run on the training split: bpe, unigram, wordpiece,
-            or word (whole words).
+            word (whole words), or char (one piece per character, spaces included; with the
+            bag's n-grams, character n-grams, which need no word boundaries in any script).
         vocab_size: Largest vocabulary the tokenizer may learn (special tokens included).
         min_frequency: Pieces seen fewer times in the training split are not learnt (bpe,
             wordpiece, word).
@@ -319,6 +342,10 @@ class VideoData:
             raise ValueError(f"Invalid data section: {e}") from e
 
 
+def _per_channel(values: tuple[float, ...], channels: int) -> tuple[float, ...]:
+    return values * channels if len(values) == 1 else values
+
+
 def tokenizer_ids(tokenizer: str) -> dict[str, int]:
     """`pad_id` (of the tokenizer's padding, else 0) and `vocab_size` (largest id + 1, added
     tokens included) of a tokenizers JSON document."""
@@ -404,7 +431,7 @@ class TextModel(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.embed_dim >= 1, "model.embed_dim", "an int >= 1", self.embed_dim)
-        _check(1 <= self.ngrams <= 4, "model.ngrams", "an int in [1, 4]", self.ngrams)
+        _check(1 <= self.ngrams <= 6, "model.ngrams", "an int in [1, 6]", self.ngrams)
         _check(self.buckets >= 1, "model.buckets", "an int >= 1", self.buckets)
         _check(self.layers >= 1, "model.layers", "an int >= 1", self.layers)
         _check(self.heads >= 1 and self.embed_dim % self.heads == 0, "model.heads",
@@ -458,7 +485,9 @@ class TrainConfig:
     """Train section.
 
     Attributes:
-        epochs: Passes over the training split.
+        epochs: Passes over the training split, or `auto`: as many as it takes to make `steps`
+            optimizer steps (a budget that does not depend on the data's size).
+        steps: Optimizer steps of an `auto` run (rounded up to whole epochs).
         batch_size: Samples per optimizer step (over all processes under torchrun).
         loss: cross_entropy, mse or l1 (the last two between softmax probabilities and one-hot
             targets).
@@ -468,22 +497,32 @@ class TrainConfig:
         seed: Seed of the split, initialisation, shuffling, augmentation and dropout.
         monitor: Validation figure that picks the best epoch and drives early stopping:
             val_accuracy (higher is better) or val_loss (lower is better).
-        patience: Stop after this many epochs without improvement of `monitor`; 0 never stops.
+        patience: Stop after this many epochs without improvement of `monitor`; 0 never stops;
+            `auto`: a quarter of the epochs (at least 5).
+        refit: After choosing the best epoch on the validation split, train again on the
+            training and validation splits together for that many epochs, and keep that model:
+            `always`, `never`, or `auto` (when the training split has fewer than
+            `REFIT_BELOW_PER_CLASS` files per class, where every file counts and runs are short).
         precision: fp32, or bf16 / fp16 autocast (mixed precision; fp16 needs CUDA).
     """
 
-    epochs: int = 10
+    epochs: int | str = AUTO
+    steps: int = 1000
     batch_size: int = 64
     loss: str = "cross_entropy"
     label_smoothing: float = 0.0
     class_weights: str = "none"
     seed: int = 0
     monitor: str = "val_accuracy"
-    patience: int = 0
+    patience: int | str = AUTO
+    refit: str = AUTO
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, "train.epochs", "an int >= 1", self.epochs)
+        _check(self.epochs == AUTO or self.epochs >= 1, "train.epochs",
+               f"an int >= 1 or \"{AUTO}\"", self.epochs)
+        _check(self.steps >= 1, "train.steps", "an int >= 1", self.steps)
+        _check(self.refit in REFITS, "train.refit", f"one of {REFITS}", self.refit)
         _check(self.batch_size >= 1, "train.batch_size", "an int >= 1", self.batch_size)
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "a float in [0, 1)",
                self.label_smoothing)
@@ -491,7 +530,8 @@ class TrainConfig:
                f"one of {CLASS_WEIGHTS}", self.class_weights)
         _check(self.monitor in MONITORS, "train.monitor", f"one of {tuple(MONITORS)}",
                self.monitor)
-        _check(self.patience >= 0, "train.patience", "an int >= 0", self.patience)
+        _check(self.patience == AUTO or self.patience >= 0, "train.patience",
+               f"an int >= 0 or \"{AUTO}\"", self.patience)
         _check(self.precision in PRECISIONS, "train.precision", f"one of {PRECISIONS}",
                self.precision)
 
@@ -566,7 +606,15 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             )
         return tuple(_coerce(v, item, key) for v in value)
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"Unsupported recipe field type for '{key}'.")
+        if set(typing.get_args(annotation)) != {int, str}:
+            raise TypeError(f"Unsupported recipe field type for '{key}'.")
+        # `int | str` fields hold a number or "auto" (chosen from the data when training starts).
+        if value == AUTO or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise TypeError(f"The recipe key '{key}' must be an int or \"{AUTO}\". Got {value!r} "
+                        f"({type(value).__name__}) instead.")
     if annotation is float and isinstance(value, float) and not math.isfinite(value):
         # inf and nan pass every range check below them (nan compares false) and then train
         # NaN weights, overflow sizes (inf seconds × rate) or disable a safety cap.

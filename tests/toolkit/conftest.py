@@ -15,7 +15,8 @@ from toolkit.run import Run
 from toolkit.training.trainer import train
 
 #: Small enough to train in seconds on 2 cores, big enough to learn something.
-TINY = {"data.image_size": 32, "model.channels": [8, 16, 32], "model.hidden": [32],
+TINY = {"data.image_size": 32, "data.channels": 3, "model.channels": [8, 16, 32],
+        "model.hidden": [32],
         "train.epochs": 3, "train.batch_size": 32, "optim.warmup_epochs": 0}
 
 

@@ -11,6 +11,7 @@ from toolkit.training.optim import OPTIMIZERS, SCHEDULES, create_optimizer, lr_f
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_every_activation_builds_a_model_that_takes_raw_pixels(activation: str) -> None:
     recipe = load_recipe("image-cnn", {"model.activation": activation, "data.image_size": 16,
+                                       "data.channels": 3,
                                        "model.channels": [4, 8], "model.hidden": [6, 5]})
     model = create_model(recipe, 3).eval()
     logits = model(torch.randint(0, 255, (2, 16, 16, 3), dtype=torch.uint8))

@@ -18,7 +18,8 @@ from toolkit_deploy.spec import TextPreprocess
 
 #: One tiny model per built-in recipe (every family of the model registry).
 REAL = {
-    "image-cnn": {"data.image_size": 32, "model.channels": [8, 16], "model.hidden": [16]},
+    "image-cnn": {"data.image_size": 32, "data.channels": 3, "model.channels": [8, 16],
+                  "model.hidden": [16]},
     "text-bag": {"data.max_length": 16, "model.embed_dim": 16, "model.buckets": 64,
                  "model.ngrams": 2, "model.hidden": [16]},
     "text-encoder": {"data.max_length": 16, "model.embed_dim": 16, "model.heads": 2,

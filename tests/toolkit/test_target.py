@@ -26,7 +26,7 @@ from toolkit.recipe import load_recipe
 from toolkit_deploy.spec import TextPreprocess
 
 #: Pooling "avgmax" puts both ReduceMean and ReduceMax in the graph, next to Conv, MaxPool, Gemm.
-CNN = {"data.image_size": 32, "model.channels": [8, 16], "model.hidden": [16],
+CNN = {"data.image_size": 32, "data.channels": 3, "model.channels": [8, 16], "model.hidden": [16],
        "model.pool": "avgmax"}
 
 

@@ -20,7 +20,7 @@ def train_tokenizer(texts: Iterable[str], data: TextData) -> str:
 
     Deterministic: the same texts (in the same order) and settings give the same JSON.
     """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     common = {"vocab_size": data.vocab_size, "special_tokens": SPECIAL, "show_progress": False}
     if data.tokenizer == "bpe":
@@ -32,20 +32,27 @@ def train_tokenizer(texts: Iterable[str], data: TextData) -> str:
     elif data.tokenizer == "wordpiece":
         model = models.WordPiece(unk_token=UNK)
         trainer = trainers.WordPieceTrainer(min_frequency=data.min_frequency, **common)
-    else:
+    else:  # word, char: whole words or single characters
         model = models.WordLevel(unk_token=UNK)
         trainer = trainers.WordLevelTrainer(min_frequency=data.min_frequency, **common)
     tokenizer = Tokenizer(model)
     steps = {"nfkc": [normalizers.NFKC()], "nfc": [normalizers.NFC()], "none": []}
     # BertNormalizer: drops control characters, maps every whitespace to a space and, with
     # handle_chinese_chars, puts spaces around CJK ideographs so each becomes its own word.
+    char = data.tokenizer == "char"
     tokenizer.normalizer = normalizers.Sequence([
         *steps[data.normalization],
-        normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=data.split_cjk,
+        # Characters are pieces already: spaces around CJK ideographs would only break them up.
+        normalizers.BertNormalizer(clean_text=True,
+                                   handle_chinese_chars=data.split_cjk and not char,
                                    strip_accents=False, lowercase=data.lowercase),
+        # Runs of spaces (indentation, aligned columns) as one: they would fill max_length.
+        *([normalizers.Replace(Regex(" {2,}"), " "), normalizers.Strip()] if char else []),
     ])
     # Words and punctuation marks are separate pieces; the subword model splits words further.
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # `char`: every character (spaces included, so n-grams see word boundaries) is a piece.
+    tokenizer.pre_tokenizer = (pre_tokenizers.Split(Regex("."), behavior="isolated") if char
+                               else pre_tokenizers.BertPreTokenizer())
     tokenizer.train_from_iterator(texts, trainer)
     if (tokenizer.token_to_id(PAD), tokenizer.token_to_id(UNK)) != (PAD_ID, UNK_ID):
         raise RuntimeError(f"tokenizers gave {SPECIAL} unexpected ids; augmentation relies on "

@@ -9,6 +9,7 @@ weights of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from toolkit import run as runfile
 from toolkit.models import create_model
 from toolkit.recipe import MONITORS, Recipe
 from toolkit.training.augment import augment
+from toolkit.training.auto import resolve_auto
 from toolkit.training.checkpoint import FILE as CHECKPOINT
 from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from toolkit.training.data import (
@@ -146,16 +148,20 @@ def train(
     torch_device = resolve_torch_device(device)
     _check_precision(recipe, torch_device)
     create_loss(recipe.train.loss)  # validates names before any data is read
-    lr_factor(recipe.optim, 0, recipe.train.epochs)
+    lr_factor(recipe.optim, 0, 1)
     split = make_split(data_dir, decoder_extensions(recipe.modality), recipe.data.val_fraction,
                        recipe.data.test_fraction, recipe.train.seed, recipe.data)
     world = init_world(torch_device)
     try:
+        recipe, chosen = resolve_auto(recipe, split, data_dir, world.size)
         if world.is_main:
             # Bad data fails here, before anything is written at `out`.
             tokenizer = _fit_tokenizer(recipe, split, data_dir) if recipe.modality == "text" else ""
             _prepare_out(out, overwrite)
-            _write_start(out, recipe, split, data_dir, torch_device, world, tokenizer)
+            _write_start(out, recipe, split, data_dir, torch_device, world, tokenizer, chosen)
+            if progress:
+                for key, value in chosen.items():
+                    print(f"{key} = {value['value']}  ({value['reason']})", file=sys.stderr)
         barrier(world)
         _fit(recipe, split, data_dir, out, torch_device, world, progress, resume=False)
     finally:
@@ -241,7 +247,8 @@ def _fit_tokenizer(recipe: Recipe, split: Split, data_dir: Path) -> str:
 
 
 def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
-                 device: torch.device, world: World, tokenizer: str) -> None:
+                 device: torch.device, world: World, tokenizer: str,
+                 chosen: dict[str, Any]) -> None:
     if tokenizer:
         (out / runfile.TOKENIZER).write_text(tokenizer, encoding="utf-8")
     (out / runfile.RECIPE).write_text(recipe.to_toml(), encoding="utf-8")
@@ -251,7 +258,8 @@ def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
         "recipe": recipe.name, "data_dir": str(data_dir),
         "data_fingerprint": fingerprint(data_dir, split),
         "n_samples": {s: len(getattr(split, s)) for s in ("train", "val", "test")},
-        "device": str(device), "world_size": world.size, "versions": versions(),
+        "auto": chosen, "device": str(device), "world_size": world.size,
+        "versions": versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False,
     })
 
@@ -284,27 +292,75 @@ def _keep_metrics_until(path: Path, epoch: int) -> None:
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One training loop of a run and the files it keeps.
+
+    A run has a `selection` phase (train on the training split, pick the best epoch on the
+    validation split) and, with `train.refit = always`, a `refit` phase (train again from the
+    same initial weights on training + validation for the best epoch count; that model is kept).
+    """
+
+    name: str
+    metrics: str
+    checkpoint: str
+
+
+SELECTION = Phase("selection", runfile.METRICS, CHECKPOINT)
+REFIT = Phase("refit", runfile.REFIT_METRICS, runfile.REFIT_CHECKPOINT)
+
+
 def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.device,
          world: World, progress: bool, resume: bool) -> None:
-    t = recipe.train
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
+    refit = recipe.train.refit == "always" and bool(split.val)
+    selected = out / runfile.SELECTED
+    if not (resume and selected.exists()):
+        model, loop = _phase(SELECTION, recipe, split.train, split.val, data_dir, out, device,
+                             world, progress, resume)
+        if world.is_main and refit:
+            shutil.copyfile(out / runfile.WEIGHTS / "best.safetensors",
+                            out / runfile.WEIGHTS / "selected.safetensors")
+            runfile.write_json(selected, {"best_epoch": loop.best_epoch, "epochs_run": loop.epoch})
+        barrier(world)
+    if refit:
+        chosen = json.loads(selected.read_text(encoding="utf-8"))
+        again = dataclasses.replace(recipe, train=dataclasses.replace(
+            recipe.train, epochs=chosen["best_epoch"], patience=0))
+        if progress and world.is_main:
+            print(f"refit: {chosen['best_epoch']} epochs on the training and validation splits "
+                  f"({len(split.train) + len(split.val)} files)", file=sys.stderr)
+        model, loop = _phase(REFIT, again, split.train + split.val, (), data_dir, out, device,
+                             world, progress, resume and selected.exists())
+    if world.is_main:
+        _finish(out, model, split, data_dir, device, recipe, loop, refit)
+    barrier(world)
+
+
+def _phase(phase: Phase, recipe: Recipe, train_items: tuple, val_items: tuple, data_dir: Path,
+           out: Path, device: torch.device, world: World, progress: bool,
+           resume: bool) -> tuple[torch.nn.Module, LoopState]:
+    """Train `recipe`'s model on `train_items`, validating on `val_items` after every epoch;
+    returns the model (last weights) and the final loop state."""
+    t = recipe.train
     preprocess = runfile.run_preprocess(recipe, out)
     decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
+    classes = len(json.loads((out / runfile.LABELS).read_text(encoding="utf-8")))
     with _deterministic(device):
         torch.manual_seed(t.seed)  # the initial weights
-        model = create_model(recipe, len(split.classes), preprocess).to(device)
+        model = create_model(recipe, classes, preprocess).to(device)
         optimizer = create_optimizer(model, recipe.optim)
         scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
         loop = LoopState()
-        checkpoint = out / CHECKPOINT
+        checkpoint = out / phase.checkpoint
         if resume and checkpoint.exists():
             loop, scaler_state = load_checkpoint(checkpoint, model, optimizer)
             if scaler is not None and scaler_state:
                 scaler.load_state_dict(scaler_state)
         if world.is_main:
-            _keep_metrics_until(out / runfile.METRICS, loop.epoch)
-        weights = (balanced_weights([c for _, c in split.train], len(split.classes))
+            _keep_metrics_until(out / phase.metrics, loop.epoch)
+        weights = (balanced_weights([c for _, c in train_items], classes)
                    if t.class_weights == "balanced" else None)
         loss_fn = create_loss(t.loss, t.label_smoothing, weights)
         trained = model
@@ -318,7 +374,10 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
             return decoded_dataset(split_samples(data_dir, items, recipe.data), decoder,
                                    recipe.data.cache, sample_bytes)
 
-        train_set = dataset(split.train)
+        train_set = dataset(train_items)
+        if hasattr(model, "adapt") and not (resume and checkpoint.exists()):
+            # Data-dependent constants (a text bag's IDF table), from the whole training split.
+            model.adapt(x.to(device) for x, _ in DataLoader(train_set, batch_size=256))
         sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank,
                                      shuffle=True, seed=t.seed)
         workers = recipe.data.workers
@@ -326,7 +385,7 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
                   "pin_memory": device.type == "cuda"}
         train_loader = DataLoader(train_set, batch_size=max(1, t.batch_size // world.size),
                                   sampler=sampler, **common)
-        val_loader = DataLoader(dataset(split.val), batch_size=t.batch_size, **common)
+        val_loader = DataLoader(dataset(val_items), batch_size=t.batch_size, **common)
         sign = MONITORS[t.monitor]
         for epoch in range(loop.epoch + 1, t.epochs + 1):
             started = time.time()
@@ -337,60 +396,73 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
             stop = False
             if world.is_main:
                 val = _figures(*predict_logits(model, val_loader, device), loss_fn)
-                loop = _end_epoch(out, model, optimizer, scaler, loop, epoch, fig, val, sign,
-                                  bool(split.val), recipe, time.time() - started, progress)
+                loop = _end_epoch(out, phase, model, optimizer, scaler, loop, epoch, fig, val,
+                                  sign, bool(val_items), recipe, time.time() - started, progress)
                 stop = t.patience > 0 and loop.bad_epochs >= t.patience
             if broadcast_flag(world, stop):
                 break
-        if world.is_main:
-            _finish(out, model, split, data_dir, decoder, device, loss_fn, loop, recipe)
-        barrier(world)
+    return model, loop
 
 
-def _end_epoch(out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               scaler: Any, loop: LoopState, epoch: int, fig: Figures, val: Figures, sign: int,
-               has_val: bool, recipe: Recipe, seconds: float, progress: bool) -> LoopState:
+def _end_epoch(out: Path, phase: Phase, model: torch.nn.Module,
+               optimizer: torch.optim.Optimizer, scaler: Any, loop: LoopState, epoch: int,
+               fig: Figures, val: Figures, sign: int, has_val: bool, recipe: Recipe,
+               seconds: float, progress: bool) -> LoopState:
     """Log the epoch, save last/best weights and the checkpoint; returns the new loop state."""
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": fig.loss,
            "train_accuracy": fig.accuracy, "val_loss": val.loss, "val_accuracy": val.accuracy,
            "seconds": round(seconds, 3)}
-    with open(out / runfile.METRICS, "a", encoding="utf-8") as f:
+    with open(out / phase.metrics, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
     if progress:
         shown = (f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if has_val
                  else "  (no validation split)")
-        print(f"epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
+        prefix = "refit " if phase is REFIT else ""
+        print(f"{prefix}epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
               f"acc {fig.accuracy:.4f}{shown}", file=sys.stderr)
     _save_weights(model, out / runfile.WEIGHTS / "last.safetensors", epoch)
-    # Best: strictly better on the monitored figure (a tie keeps the earlier epoch, and does
-    # not reset early stopping). Without a validation split best = last.
-    score = [sign * row[recipe.train.monitor]] if has_val else [float(epoch)]
+    # Best: strictly better on the monitored figure; a tie in accuracy goes to the lower
+    # validation loss (a small validation split often reaches 1.0 early, and the first epoch
+    # there would pick an under-trained model). A full tie keeps the earlier epoch and does
+    # not reset early stopping. Without a validation split best = last.
+    score = ([sign * row[recipe.train.monitor], -row["val_loss"]] if has_val
+             else [float(epoch)])
     if loop.best_value is None or score > loop.best_value:
         _save_weights(model, out / runfile.WEIGHTS / "best.safetensors", epoch)
         loop = LoopState(epoch, score, epoch, 0)
     else:
         loop = LoopState(epoch, loop.best_value, loop.best_epoch, loop.bad_epochs + 1)
-    save_checkpoint(out / CHECKPOINT, model, optimizer, loop,
+    save_checkpoint(out / phase.checkpoint, model, optimizer, loop,
                     scaler.state_dict() if scaler is not None else None)
     return loop
 
 
-def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, decoder: Any,
-            device: torch.device, loss_fn: Any, loop: LoopState, recipe: Recipe) -> None:
+def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path,
+            device: torch.device, recipe: Recipe, loop: LoopState, refit: bool) -> None:
+    """Figures of the kept model (the best selection epoch, or the refit) on the held-out split,
+    and the run's closing provenance."""
     from toolkit.training.weights import load_state
 
     load_state(model, out / runfile.WEIGHTS / "best.safetensors")
+    preprocess = runfile.run_preprocess(recipe, out)
+    decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
     held_name, held = split.held_out
     loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
                         batch_size=recipe.train.batch_size)
     logits, targets = predict_logits(model, loader, device)
-    results = {"split": held_name, "best_epoch": loop.best_epoch,
+    selection = (json.loads((out / runfile.SELECTED).read_text(encoding="utf-8")) if refit
+                 else {"best_epoch": loop.best_epoch, "epochs_run": loop.epoch})
+    results = {"split": held_name, "best_epoch": selection["best_epoch"],
+               **({"refit_epochs": loop.epoch} if refit else {}),
                **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
                                         split.classes, _softmax(logits))}
     runfile.write_json(out / runfile.RESULTS, results)
     info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
-    stopped = loop.epoch if loop.epoch < recipe.train.epochs else None
-    info.update(best_epoch=loop.best_epoch, epochs_run=loop.epoch, stopped_early_at=stopped,
+    ran = selection["epochs_run"]
+    info.update(best_epoch=selection["best_epoch"], epochs_run=ran,
+                stopped_early_at=ran if ran < recipe.train.epochs else None,
+                refit={"epochs": loop.epoch, "files": len(split.train) + len(split.val)}
+                if refit else None,
                 finished=True, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     runfile.write_json(out / runfile.INFO, info)
     from toolkit.plots import write_run_plots
