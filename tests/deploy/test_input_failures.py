@@ -37,7 +37,6 @@ from tests.deploy.builders import (
 from tests.deploy.crashing import HANG_SECONDS, RAISED, RaisingImageDecoder
 from tests.deploy.processes import run, toolkit
 from toolkit_deploy.cli import EXIT_INTERRUPTED, EXIT_PARTIAL
-from toolkit_deploy.decoders.image import FORMATS
 from toolkit_deploy.errors import DecodeError, ModelFormatError
 from toolkit_deploy.evaluate import evaluate
 from toolkit_deploy.pipeline import predict_arrays, predict_files
@@ -432,6 +431,8 @@ def test_long_clips_run_at_most_batch_size_windows_per_call(loudness_model: Path
 # --- 11. only the README's image formats -------------------------------------------------------
 
 
+#: The formats the README lists, as Pillow names them.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
        b"0 0 moveto 8 8 lineto stroke showpage\n%%EOF\n")
 
