@@ -62,6 +62,7 @@ def open_regular(path: Path, kind: str) -> tuple[int, int]:
     on the open file itself (not the name, which may be swapped meanwhile) that it is a regular
     file (`kind` file, e.g. "an image"). The descriptor is non-blocking; the caller closes it.
     Use inside `reading`."""
+    regular_file_size(path, kind)  # first by name: a socket cannot even be opened (ENXIO)
     fd = os.open(path, _OPEN_FLAGS)
     try:
         status = os.fstat(fd)
