@@ -194,9 +194,9 @@ def score_options(device: str = "cpu") -> Callable:
                      help="Continue the table an interrupted run (same model, inputs, options) "
                           "left as OUT.partial: no row twice, none missing."),
         click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-                     help="Seconds one input may take to decode in a worker process (video) "
-                          "before the worker is killed and the input becomes a DecodeTimeout "
-                          "error row; 0: no limit  [default: 300]"),
+                     help="Seconds one input may take to decode (any modality) before it "
+                          "becomes a DecodeTimeout error row (a video's worker process is "
+                          "killed, a stuck thread left behind); 0: no limit  [default: 300]"),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 

@@ -39,3 +39,31 @@ class ParityError(ToolkitError, RuntimeError):
 
 class DatasetError(ToolkitError, ValueError):
     """A labelled folder does not have the expected layout."""
+
+
+#: Exceptions that stop a run even when raised while decoding one input: the user stopping it,
+#: the interpreter leaving, and a library that is missing (every input would fail the same way).
+_ENDS_RUN = (KeyboardInterrupt, SystemExit, GeneratorExit, ImportError)
+
+
+def ends_run(error: BaseException) -> bool:
+    """Whether `error`, raised while decoding one input, must stop the whole run rather than
+    become that input's error.
+
+    Anything a hostile or broken input can provoke in a decoder library is that input's error:
+    `SyntaxError` and `struct.error` (Pillow's EXIF and header parsers), `MemoryError`,
+    `ZeroDivisionError`, `RecursionError`, and a Rust `PanicException` from tokenizers, which
+    derives from `BaseException`, not `Exception`. Only toolkit's own errors other than
+    `DecodeError` (a damaged model, a failed output) and the exceptions above end a run.
+    """
+    if isinstance(error, _ENDS_RUN):
+        return True
+    return isinstance(error, ToolkitError) and not isinstance(error, DecodeError)
+
+
+def error_message(error: BaseException) -> str:
+    """How an input's error reads in a predictions table: its type, then its message."""
+    text = str(error)
+    if not text and isinstance(error, MemoryError):
+        text = "decoding this input ran out of memory"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -2,15 +2,18 @@
 
 Pillow, tokenizers' batch encoding and ONNX Runtime release the GIL, so threads overlap decoding
 with inference. At most `prefetch` batches are decoded ahead, so memory stays flat however many
-files there are. A file that fails to decode yields an error instead of stopping the stream.
+files there are. An input that fails to decode, whatever it raises (`errors.ends_run`), yields
+its error instead of stopping the stream, and so does one that decodes for longer than `timeout`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before 3.11
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -20,8 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from toolkit_deploy.errors import DecodeError, ModelOutputError
+from toolkit_deploy.errors import DecodeError, ModelOutputError, ends_run, error_message
 from toolkit_deploy.session import available_cores
+from toolkit_deploy.threads import URGENT, DaemonPool
 
 
 class Model(Protocol):
@@ -51,14 +55,19 @@ class Prediction:
     error: str = ""
 
 
-def predict_arrays(model: Model, arrays: Sequence[np.ndarray]) -> np.ndarray:
+def predict_arrays(model: Model, arrays: Sequence[np.ndarray], max_rows: int = 32) -> np.ndarray:
     """Probabilities (len(arrays) × classes) of decoded samples in one model run. A windowed
-    decoder's samples are K × input each: all windows run together, and each sample gets the mean
-    of its windows' probabilities."""
+    decoder's samples are K × input each: their windows run `max_rows` at a time (ONNX Runtime's
+    memory grows with the rows of a call: eight 10-minute clips in one call took 9 GB), and each
+    sample gets the mean of its windows' probabilities."""
     if not getattr(model.decoder, "windowed", False):
         return model.run(np.stack(arrays))[1]
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1. Got {max_rows}.")
     counts = [len(a) for a in arrays]
-    probs = model.run(np.concatenate(arrays))[1]
+    windows = np.concatenate(arrays)
+    probs = np.concatenate([model.run(windows[i : i + max_rows])[1]
+                            for i in range(0, len(windows), max_rows)])
     return np.stack([p.mean(axis=0) for p in np.split(probs, np.cumsum(counts)[:-1])])
 
 
@@ -67,53 +76,83 @@ def output_error(probs: np.ndarray) -> str:
     that yields NaN or Inf gives no prediction, rather than the first label by accident."""
     if np.isfinite(probs).all():
         return ""
-    return _message(ModelOutputError(
+    return error_message(ModelOutputError(
         "the model's output contains NaN or Inf for this input, so it has no prediction (the "
         "model is numerically unstable on it: check the input, and the model on similar ones)."))
-
-
-def _message(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def _decode(decoder: Any, source: Any) -> np.ndarray | str:
     try:
         return decoder(source)
-    except (DecodeError, OSError, ValueError, TypeError) as e:
-        # Anything a bad file can provoke becomes that file's error; bugs elsewhere still raise.
-        return _message(e)
+    except BaseException as e:  # a Rust panic (tokenizers) derives from BaseException
+        # Whatever a bad input provokes in a decoder library (SyntaxError, struct.error,
+        # MemoryError, ...) is that input's error; only what `ends_run` says stops the run.
+        if ends_run(e):
+            raise
+        return error_message(e)
 
 
 def decode_chunk(decoder: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
     """Decode a batch worth of sources: an array, or an error message, for each."""
     results: list[np.ndarray | str] = [
-        _message(s) if isinstance(s, DecodeError) else "" for s in chunk]  # failed before
+        error_message(s) if isinstance(s, DecodeError) else "" for s in chunk]  # failed before
     todo = [i for i, s in enumerate(chunk) if not isinstance(s, DecodeError)]
     many = getattr(decoder, "decode_many", None)
     if many is None:
         for i in todo:
             results[i] = _decode(decoder, chunk[i])
         return results
-    for i, result in zip(todo, many([chunk[i] for i in todo]), strict=True):
-        results[i] = _message(result) if isinstance(result, BaseException) else result
+    try:
+        decoded = many([chunk[i] for i in todo])
+    except BaseException as e:  # as in _decode: then each input alone, to find the bad ones
+        if ends_run(e):
+            raise
+        decoded = [_decode(decoder, chunk[i]) for i in todo]
+    for i, result in zip(todo, decoded, strict=True):
+        results[i] = error_message(result) if isinstance(result, BaseException) else result
     return results
 
 
-class _Threads:
-    """Decoding in threads of this process (decoders that release the GIL and cannot crash it)."""
+THREAD_TIMED_OUT = ("DecodeTimeout: decoding this input took longer than {:g} s, so it was "
+                    "given up on (its thread is left to finish on its own); the file is likely "
+                    "unreadable (a hung mount) or malformed. Raise the limit (--timeout) if it "
+                    "is only very long.")
 
-    def __init__(self, decoder: Any, workers: int) -> None:
-        self.decoder = decoder
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+
+class _Threads:
+    """Decoding in daemon threads of this process (decoders that release the GIL and cannot
+    crash it), one task per input, or per batch for a decoder with `decode_many`. An input
+    still decoding `timeout` seconds after it started (and after its turn came) gets the
+    `DecodeTimeout` error; a batch that does is decoded again one input at a time, to learn
+    which. A stuck thread cannot be stopped: it is left behind (a daemon, it never keeps the
+    process alive) and replaced."""
+
+    def __init__(self, decoder: Any, workers: int, timeout: float | None) -> None:
+        self.decoder, self.timeout = decoder, timeout
+        self.batched = getattr(decoder, "decode_many", None) is not None
+        self.pool = DaemonPool(workers, "decode")
 
     def submit(self, chunk: Sequence[Any]) -> Any:
-        return self.pool.submit(decode_chunk, self.decoder, chunk)
+        if self.batched:
+            return [self.pool.submit(decode_chunk, self.decoder, chunk)]
+        return [self.pool.submit(decode_chunk, self.decoder, [s]) for s in chunk]
 
     def result(self, handle: Any, chunk: Sequence[Any]) -> list[np.ndarray | str]:
-        return handle.result()
+        if self.batched:
+            with contextlib.suppress(FutureTimeout):
+                return self.pool.result(handle[0], self.timeout)
+            handle = [self.pool.submit(decode_chunk, self.decoder, [s], priority=URGENT)
+                      for s in chunk]
+        results: list[np.ndarray | str] = []
+        for future in handle:
+            try:
+                results.append(self.pool.result(future, self.timeout)[0])
+            except FutureTimeout:
+                results.append(THREAD_TIMED_OUT.format(self.timeout))
+        return results
 
     def close(self, wait: bool = True) -> None:
-        self.pool.shutdown(wait=wait, cancel_futures=True)
+        self.pool.close(wait=wait)
 
 
 #: The decoder of a worker process, built once by `_start_worker`.
@@ -121,8 +160,8 @@ _WORKER_DECODER: Any = None
 
 CRASHED = ("DecoderCrash: the decoding process died on this input (a crash inside the decoder "
            "library); the file is likely malformed.")
-#: Seconds an input may take to decode in a worker process before the worker is killed and the
-#: input gets the `DecodeTimeout` error (`predict_files(timeout=...)`, `score --timeout`).
+#: Seconds an input may take to decode (in a thread, or a worker process) before it gets the
+#: `DecodeTimeout` error (`predict_files(timeout=...)`, `score --timeout`).
 DEFAULT_TIMEOUT = 300.0
 TIMED_OUT = ("DecodeTimeout: decoding this input took longer than {:g} s, so its worker process "
              "was killed; the file is likely malformed. Raise the limit (--timeout) if it is "
@@ -133,7 +172,26 @@ def _start_worker(module: str, name: str, spec: Any) -> None:
     global _WORKER_DECODER
     from importlib import import_module
 
+    _watch_parent()
     _WORKER_DECODER = getattr(import_module(module), name)(spec)
+
+
+def _watch_parent() -> None:
+    """End this worker process as soon as the process that started it dies (SIGKILL, a crash):
+    a worker would otherwise stay, stuck on an input or waiting for work, holding the caller's
+    pipes, and the resource tracker with it (found killing `toolkit score` on videos)."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])  # ready when the parent's end of the pipe closes: it died
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _decode_in_worker(chunk: Sequence[Any]) -> list[np.ndarray | str]:
@@ -249,10 +307,9 @@ def predict_files(
         batch_size: Inputs per ONNX Runtime call.
         workers: Decoding threads (or processes); default: the cores available.
         prefetch: Batches decoded ahead of inference.
-        timeout: Seconds an input may take to decode in a worker process before the worker is
-            killed and the input gets a `DecodeTimeout` error; None: no limit. Decoding in
-            threads is not timed, since a thread cannot be stopped: those decoders refuse what
-            is over their caps (pixels, bytes, duration) from its header, before decoding.
+        timeout: Seconds an input may take to decode before it gets a `DecodeTimeout` error;
+            None: no limit. A worker process stuck on it is killed; a thread, which cannot be
+            stopped, is left behind (a daemon) and replaced.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1. Got {batch_size}.")
@@ -265,7 +322,7 @@ def predict_files(
     if getattr(predictor.decoder, "isolate", False):
         decoding: _Threads | _Processes = _Processes(predictor.decoder, workers, timeout)
     else:
-        decoding = _Threads(predictor.decoder, workers)
+        decoding = _Threads(predictor.decoder, workers, timeout)
     finished = False
     try:
         pending: deque[tuple[Any, Sequence[Any]]] = deque()
@@ -284,7 +341,8 @@ def predict_files(
             chunk = decoding.result(*pending.popleft())
             fill()  # keep the decoders busy while this batch runs
             good = [i for i, r in enumerate(chunk) if isinstance(r, np.ndarray)]
-            probs = predict_arrays(predictor, [chunk[i] for i in good]) if good else None
+            probs = (predict_arrays(predictor, [chunk[i] for i in good], batch_size) if good
+                     else None)
             row = dict(zip(good, probs, strict=True)) if good else {}
             for i, result in enumerate(chunk):
                 if i in row and output_error(row[i]):

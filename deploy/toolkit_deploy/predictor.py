@@ -12,7 +12,7 @@ from PIL import Image
 
 from toolkit_deploy import names
 from toolkit_deploy.decoders import create_decoder
-from toolkit_deploy.errors import ModelFormatError, ModelOutputError
+from toolkit_deploy.errors import DecodeError, ModelFormatError, ModelOutputError, ends_run
 from toolkit_deploy.pipeline import predict_arrays
 from toolkit_deploy.session import create_session, resolve_device
 from toolkit_deploy.spec import ModelSpec
@@ -100,8 +100,22 @@ class Predictor:
             )
 
     def decode(self, source: Any) -> np.ndarray:
-        """Decode one input into the model's per-sample array (raises `DecodeError`)."""
-        return self.decoder(source)
+        """Decode one input into the model's per-sample array.
+
+        Raises:
+            DecodeError: The input cannot be decoded, whatever the decoder library raised on it
+                (a malformed EXIF block makes Pillow raise SyntaxError; a hostile tokenizer
+                regex makes tokenizers panic); the library's exception is its cause.
+            TypeError, ValueError: The input is not of a kind the decoder takes.
+        """
+        try:
+            return self.decoder(source)
+        except (DecodeError, TypeError, ValueError):
+            raise
+        except BaseException as e:  # a Rust panic (tokenizers) derives from BaseException
+            if ends_run(e):
+                raise
+            raise DecodeError(f"Cannot decode the input: {type(e).__name__}: {e}") from e
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run a decoded batch; returns (logits, probabilities), each N × classes.
@@ -147,7 +161,7 @@ class Predictor:
             return self._finite(self.run(inputs)[1])
         items = _as_list(inputs)
         chunks = [
-            predict_arrays(self, [self.decode(x) for x in items[i : i + batch_size]])
+            predict_arrays(self, [self.decode(x) for x in items[i : i + batch_size]], batch_size)
             for i in range(0, len(items), batch_size)
         ]
         probs = np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)

@@ -73,7 +73,8 @@ class _Scorer:
         width = len(self.predictor.labels)
         probs = np.full((len(sources), width), np.nan, np.float32)
         if good:
-            probs[good] = predict_arrays(self.predictor, [decoded[i] for i in good])
+            probs[good] = predict_arrays(self.predictor, [decoded[i] for i in good],
+                                         len(sources))
         errors = ["" if isinstance(d, np.ndarray) else d for d in decoded]
         return {"index": batch["index"], "probs": probs, "error": np.array(errors, dtype=object)}
 

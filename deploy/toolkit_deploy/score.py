@@ -156,9 +156,9 @@ def score(
             the number of actors).
         address: With `engine="ray"`, the Ray cluster to join (e.g. `ray://head:10001`);
             default: the Ray already started in this process, else a local one.
-        timeout: Seconds an input may take to decode in a worker process (video) before the
-            worker is killed and the input becomes a `DecodeTimeout` error row; None: no limit
-            (`pipeline.predict_files`; the local engine).
+        timeout: Seconds an input may take to decode before it becomes a `DecodeTimeout` error
+            row (a video's worker process is killed, a stuck decoding thread left behind); None:
+            no limit (`pipeline.predict_files`; the local engine).
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial

@@ -86,3 +86,38 @@ def test_ram_cache_holds_exactly_what_the_decoder_gives(tmp_path: Path) -> None:
     (tmp_path / split.train[0][0]).write_bytes(b"broken")
     with pytest.raises(DecodeError, match="Cannot read training sample"):
         decoded_dataset(samples, decoder, "ram", 8 * 8 * 3)
+
+
+def test_a_file_that_makes_the_decoder_library_raise_names_itself_in_training(
+        tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    from toolkit.training.data import decoded_dataset, split_samples
+    from toolkit_deploy.decoders import create_decoder
+    from toolkit_deploy.errors import DecodeError
+    from toolkit_deploy.spec import ImagePreprocess
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I",
+                                                                       zlib.crc32(kind + data))
+
+    def png(exif: bytes) -> bytes:  # a real 4×4 PNG with an eXIf chunk
+        raw = b"".join(b"\x00" + b"\x80" * 12 for _ in range(4))
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+                + chunk(b"eXIf", exif) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.png").write_bytes(png(b"II*\x00\x08\x00\x00\x00\x00\x00"))
+    split = make_split(tmp_path, EXT, 0.0, 0.34, seed=0)
+    decoder = create_decoder("image", ImagePreprocess(8, 8))
+    samples = split_samples(tmp_path, split.train)
+    bad = tmp_path / split.train[0][0]
+    bad.write_bytes(png(b"XX\x00\x2a\x00\x00\x00\x08"))  # the 8 bytes: a SyntaxError
+    for cache in ("none", "ram"):  # decoded when needed, or all up front
+        with pytest.raises(DecodeError, match=rf"Cannot read training sample {bad}: The image's "
+                                              r"EXIF metadata is malformed \(SyntaxError"):
+            dataset = decoded_dataset(samples, decoder, cache, 8 * 8 * 3)
+            [dataset[i] for i in range(len(dataset))]

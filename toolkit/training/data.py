@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from toolkit_deploy.dataset import LabelledFiles, find_splits, read_labelled
 from toolkit_deploy.decoders import Decoder
-from toolkit_deploy.errors import DatasetError, DecodeError
+from toolkit_deploy.errors import DatasetError, DecodeError, ends_run, error_message
 from toolkit_deploy.tables import TextRow, read_table
 
 #: (path relative to the data folder, or row number in a table; class index)
@@ -228,9 +228,16 @@ class DecodedFiles(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         try:
             array = self.decoder(self.samples.sources[index])
-        except DecodeError as e:
+        except BaseException as e:  # a Rust panic (tokenizers) derives from BaseException
+            # Whatever the file provokes in a decoder library (SyntaxError from a malformed
+            # EXIF block, struct.error, MemoryError, ...) stops training with a message naming
+            # the file, never a bare traceback; only what `ends_run` says passes as it is.
+            if ends_run(e):
+                raise
+            detail = str(e) if isinstance(e, DecodeError) else error_message(e)
             raise DecodeError(
-                f"Cannot read training sample {self.samples.names[index]}: {e} Fix or remove it."
+                f"Cannot read training sample {self.samples.names[index]}: {detail} Fix or "
+                "remove it."
             ) from e
         if getattr(self.decoder, "windowed", False):
             array = array[0]  # a clip longer than the model's window trains on its first one

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from toolkit_deploy.decoders.reading import reading, regular_file_size
+from toolkit_deploy.decoders.reading import open_regular, reading
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import AudioPreprocess
 
@@ -94,9 +94,11 @@ class AudioDecoder:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             with reading(path, "an audio"):
-                if regular_file_size(path, "an audio") == 0:
-                    raise DecodeError("The file is empty (0 bytes); expected audio.")
-                with open(path, "rb") as fp:
+                fd, size = open_regular(path, "an audio")
+                with open(fd, "rb") as fp:
+                    if size == 0:  # also every /proc file, whose reading may block
+                        raise DecodeError("The file is empty (0 bytes); expected audio.")
+                    os.set_blocking(fd, True)  # a regular file with data: reads never wait
                     return self._decode(fp, "the file")
         if isinstance(source, (bytes, bytearray, memoryview)):
             return self._decode(io.BytesIO(bytes(source)), "the given bytes")

@@ -1,7 +1,11 @@
-"""Images: decode (PNG, JPEG, …), apply EXIF orientation, convert colours and resize with Pillow.
+"""Images: decode (PNG, JPEG, BMP, GIF, WebP, TIFF), apply EXIF orientation, convert colours and
+resize with Pillow.
 
 The result is uint8 H×W×C at the model's size. Scaling to float and normalising are not done here:
-they are part of the exported graph, so every ONNX consumer gets them.
+they are part of the exported graph, so every ONNX consumer gets them. Only the formats listed
+in `FORMATS` are opened, whatever the file's content: Pillow would otherwise pick any of its
+forty-odd plugins by the first bytes, EPS among them, which runs Ghostscript where it is
+installed.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from toolkit_deploy.decoders.reading import reading, regular_file_size
+from toolkit_deploy.decoders.reading import read_regular, reading
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.spec import ImagePreprocess
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: The Pillow formats opened (those of `EXTENSIONS`, by content); any other is refused unopened.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 
 #: Files larger than this are refused before Pillow reads them (a 64 MP PNG is far smaller).
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -55,28 +61,25 @@ class ImageDecoder:
 
     def _from_file(self, path: Path) -> np.ndarray:
         with reading(path, "an image"):
-            size = regular_file_size(path, "an image")
-            if size == 0:
-                raise DecodeError("The file is empty (0 bytes); expected an image.")
-            if size > MAX_FILE_BYTES:
-                raise DecodeError(
-                    f"The file has {size} bytes, over the {MAX_FILE_BYTES}-byte limit for images."
-                )
-            with open(path, "rb") as f:
-                return self.from_image(self._open(f, "the file"))
+            data = read_regular(path, "an image", MAX_FILE_BYTES, lambda size: (
+                f"The file has {size} bytes, over the {MAX_FILE_BYTES}-byte limit for images."))
+        if not data:
+            raise DecodeError("The file is empty (0 bytes); expected an image.")
+        return self.from_image(self._open(io.BytesIO(data), "the file"))
 
     def _open(self, fp: Any, what: str) -> Image.Image:
         try:
             with warnings.catch_warnings():
                 # We enforce our own pixel cap below, with a clearer message.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(fp)
+                image = Image.open(fp, formats=FORMATS)
             self._check_pixels(image)
             image.load()
         except UnidentifiedImageError as e:
             raise DecodeError(
-                f"Pillow cannot identify {what} as an image; expected one of "
-                f"{', '.join(EXTENSIONS)} (the content, not just the name)."
+                f"Pillow cannot identify {what} as an image in one of the formats accepted, "
+                f"{', '.join(FORMATS)} ({', '.join(EXTENSIONS)}: the content, not just the "
+                "name); convert it to one of them."
             ) from e
         except Image.DecompressionBombError as e:
             # Pillow's own hard limit (twice Image.MAX_IMAGE_PIXELS), met before ours when the
@@ -85,6 +88,9 @@ class ImageDecoder:
                 f"Image claims more pixels than Pillow will open ({e}); the limit here is "
                 f"{self.spec.max_pixels}. Refused as a possible decompression bomb; downscale it."
             ) from e
+        except MemoryError as e:
+            raise DecodeError(f"Out of memory decoding {what} as an image; free memory, or "
+                              "score fewer at once (--workers, --batch-size).") from e
         except (OSError, SyntaxError, ValueError) as e:
             if isinstance(e, DecodeError):
                 raise
@@ -119,16 +125,33 @@ class ImageDecoder:
     def from_image(self, image: Image.Image) -> np.ndarray:
         """A decoded image (or a video frame) → the spec's uint8 H×W×C array."""
         self._check_pixels(image)
-        image = ImageOps.exif_transpose(image)
-        if image.mode != self._mode:
-            if image.mode == "P" and "transparency" in image.info:
-                image = image.convert("RGBA")
-            image = image.convert(self._mode)
-        image = self._resize(image)
-        array = np.array(image, dtype=np.uint8)  # a writable copy (torch warns on read-only)
+        image = self._upright(image)
+        try:
+            if image.mode != self._mode:
+                if image.mode == "P" and "transparency" in image.info:
+                    image = image.convert("RGBA")
+                image = image.convert(self._mode)
+            image = self._resize(image)
+            array = np.array(image, dtype=np.uint8)  # a writable copy (torch warns on read-only)
+        except MemoryError as e:
+            raise DecodeError(f"Out of memory converting and resizing a {image.width}×"
+                              f"{image.height} image; free memory, or score fewer at once "
+                              "(--workers, --batch-size).") from e
         if array.ndim == 2:
             array = array[:, :, None]
         return array
+
+    @staticmethod
+    def _upright(image: Image.Image) -> Image.Image:
+        """The image turned as its EXIF orientation says. The EXIF block is parsed here, outside
+        `Image.open`: a malformed one raises what Pillow's TIFF parser raises (SyntaxError,
+        struct.error, ValueError, found by fuzzing), which is this image's `DecodeError`."""
+        try:
+            return ImageOps.exif_transpose(image)
+        except Exception as e:  # any malformed EXIF; nothing here is a bug of ours to hide
+            raise DecodeError(f"The image's EXIF metadata is malformed ({type(e).__name__}: "
+                              f"{e}); strip it (e.g. exiftool -all= FILE) or save the image "
+                              "again.") from e
 
     def _resize(self, image: Image.Image) -> Image.Image:
         spec = self.spec
@@ -140,12 +163,21 @@ class ImageDecoder:
         if spec.resize == "stretch":
             return image.resize(target, resample)
         if spec.resize == "crop":
+            # Scale the shorter side to the target, centre-crop the longer.
             scale = max(spec.width / w, spec.height / h)
             size = (max(spec.width, round(w * scale)), max(spec.height, round(h * scale)))
-            image = image.resize(size, resample)
             left = (size[0] - spec.width) // 2
             top = (size[1] - spec.height) // 2
-            return image.crop((left, top, left + spec.width, top + spec.height))
+            if size[0] * size[1] <= spec.max_pixels:
+                image = image.resize(size, resample)
+                return image.crop((left, top, left + spec.width, top + spec.height))
+            # A strip (2,000,000×1, 6 KB as a PNG) would resize to 128,000,000×64 pixels first:
+            # past the pixel cap, only the crop is computed, from its box in source coordinates.
+            # The filter's sampling positions and support are those of the full resize, so
+            # pixels differ by at most 1 (rounding) from resizing first.
+            sx, sy = w / size[0], h / size[1]
+            box = (left * sx, top * sy, (left + spec.width) * sx, (top + spec.height) * sy)
+            return image.resize(target, resample, box=box)
         # pad: fit the longer side, centre on black.
         scale = min(spec.width / w, spec.height / h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))

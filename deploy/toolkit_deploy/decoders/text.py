@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit_deploy.decoders.reading import reading, regular_file_size
-from toolkit_deploy.errors import DecodeError, ModelFormatError
+from toolkit_deploy.decoders.reading import read_regular, reading
+from toolkit_deploy.errors import DecodeError, ModelFormatError, ends_run
 from toolkit_deploy.spec import TextPreprocess
 
 EXTENSIONS = (".txt",)
@@ -69,15 +69,12 @@ def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
 
 
 def read_text_file(path: Path, encoding: str | None, max_bytes: int) -> str:
-    """The text of a file, refusing non-files and files over `max_bytes`."""
+    """The text of a file, refusing non-files, files over `max_bytes` and files whose reading
+    would block (`reading.read_regular`)."""
     with reading(path, "a text"):
-        size = regular_file_size(path, "a text")
-        if size > max_bytes:
-            raise DecodeError(
-                f"The file has {size} bytes, over the {max_bytes}-byte limit for one text. Split "
-                "it, or raise data.max_bytes in the recipe."
-            )
-        data = path.read_bytes()
+        data = read_regular(path, "a text", max_bytes, lambda size: (
+            f"The file has {size} bytes, over the {max_bytes}-byte limit for one text. Split "
+            "it, or raise data.max_bytes in the recipe."))
     return decode_bytes(data, encoding, "The file")
 
 
@@ -152,20 +149,39 @@ class TextDecoder:
     def __call__(self, source: Any) -> np.ndarray:
         return self.tokenize(self.read(source))
 
-    def decode_many(self, sources: list[Any]) -> list[np.ndarray | Exception]:
+    def decode_many(self, sources: list[Any]) -> list[np.ndarray | BaseException]:
         """Decode several sources at once: each is read on its own (a bad one gives its
         exception), the good ones are tokenised in one `encode_batch` call, which costs a
-        fraction of one call per text."""
-        results: list[np.ndarray | Exception] = []
+        fraction of one call per text. When that call fails (a model's hostile split regex
+        makes tokenizers panic on some texts), each text is tokenised alone, so the failure is
+        the error of the texts that cause it only."""
+        results: list[np.ndarray | BaseException] = []
         texts, where = [], []
         for source in sources:
             try:
                 texts.append(self._check(self.read(source)))
                 where.append(len(results))
                 results.append(np.empty(0))
-            except (DecodeError, OSError, ValueError, TypeError) as e:
+            except BaseException as e:  # see ends_run: a PanicException is one
+                if ends_run(e):
+                    raise
                 results.append(e)
-        if texts:
-            for i, ids in zip(where, self._ids(self.tokenizer.encode_batch(texts)), strict=True):
-                results[i] = ids
+        if not texts:
+            return results
+        try:
+            batch = list(self._ids(self.tokenizer.encode_batch(texts)))
+        except BaseException as e:  # a Rust panic derives from BaseException
+            if ends_run(e):
+                raise
+            batch = [self._tokenize_alone(text) for text in texts]
+        for i, ids in zip(where, batch, strict=True):
+            results[i] = ids
         return results
+
+    def _tokenize_alone(self, text: str) -> np.ndarray | BaseException:
+        try:
+            return self.tokenize(text)
+        except BaseException as e:  # as in decode_many
+            if ends_run(e):
+                raise
+            return e
