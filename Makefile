@@ -73,4 +73,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(DEMO)
+	rm -rf $(VENV) $(RUNTIME_VENV) .venv-ort116 .venv-py3.* $(DEMO)
