@@ -183,6 +183,8 @@ def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
     device = "cuda" if gpu else "cpu"
     extras = ",".join(["gpu" if gpu else "cpu", *MODALITY_EXTRAS[info["modality"]]])
     runtime_version = metadata.version("toolkit-deploy")
+    # The model package runs wherever its runtime does, so it declares the runtime's Pythons.
+    python = metadata.metadata("toolkit-deploy")["Requires-Python"]
     requires = (f"toolkit-deploy[{extras}]=={runtime_version}",)
     init = f'''"""{name}: a {info["modality"]} classifier packaged by toolkit (labels: \\
 {", ".join(info["labels"])}). `{name}.load()` gives a ready Predictor."""
@@ -223,7 +225,7 @@ main = package_cli("{name}", __version__, load, model_path, MODEL_SHA256, DEVICE
     meta = "\n".join([
         "Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
         f"Summary: {info['modality']} classifier ({len(info['labels'])} labels), packaged by "
-        "toolkit", "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires],
+        "toolkit", f"Requires-Python: {python}", *[f"Requires-Dist: {r}" for r in requires],
         "Description-Content-Type: text/markdown", "", card])
     staged: list[tuple[Path, Path]] = []
     try:

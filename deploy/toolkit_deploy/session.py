@@ -134,6 +134,10 @@ def _check_location(model: Path, location: str) -> None:
     try:
         folder = model.parent.resolve()
         target = (model.parent / location).resolve()
+        if target.is_symlink():
+            # Python 3.13's resolve() returns a symlink loop unresolved where 3.11 and 3.12
+            # raised RuntimeError; strict resolution names the loop (ELOOP) on every version.
+            target.resolve(strict=True)
     except (OSError, RuntimeError) as e:  # symlink loops, names too long
         raise ModelFormatError(f"{model} points at external data {location!r}, which cannot be "
                                f"resolved ({e}). {fix}") from e
