@@ -12,14 +12,13 @@ import dataclasses
 import json
 import math
 import os
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from toolkit_deploy.decoders.text import check_encoding
 from toolkit_deploy.spec import (

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from toolkit.recipe import Recipe, parse_recipe
 from toolkit.training.data import Split

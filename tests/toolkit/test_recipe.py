@@ -1,7 +1,7 @@
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from toolkit.recipe import builtin_recipes, load_recipe, parse_override, parse_recipe
 
