@@ -8,6 +8,11 @@ class ToolkitError(Exception):
     """Base of every error raised on purpose by toolkit."""
 
 
+class MissingDependencyError(ToolkitError, ImportError):
+    """An optional library a feature needs is not installed; the message names the extra that
+    installs it (the command line prints only that message)."""
+
+
 class DecodeError(ToolkitError, ValueError):
     """A file could not be turned into the array the model expects."""
 

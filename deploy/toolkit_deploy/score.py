@@ -192,6 +192,10 @@ def score(
         )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
+    if engine == "ray":
+        from toolkit_deploy.ray_score import ray_module
+
+        ray_module()  # before any file is made: without Ray, nothing is left behind
     predictor = as_predictor(model, device, threads, encoding)
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")

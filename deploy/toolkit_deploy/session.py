@@ -8,7 +8,7 @@ import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from toolkit_deploy.errors import DeviceError, ModelFormatError
+from toolkit_deploy.errors import DeviceError, MissingDependencyError, ModelFormatError
 
 DEVICES = ("cpu", "cuda", "auto")
 _PROVIDERS = {
@@ -39,7 +39,7 @@ def onnxruntime() -> Any:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        raise ImportError(
+        raise MissingDependencyError(
             "toolkit-deploy needs ONNX Runtime: pip install 'toolkit-deploy[cpu]', or "
             "'toolkit-deploy[gpu]' for CUDA (onnxruntime-gpu; never both)."
         ) from e

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit_deploy.decoders.reading import reading, regular_file_size
-from toolkit_deploy.errors import DecodeError, ModelFormatError
+from toolkit_deploy.errors import DecodeError, MissingDependencyError, ModelFormatError
 from toolkit_deploy.spec import TextPreprocess
 
 EXTENSIONS = (".txt",)
@@ -29,7 +29,7 @@ def tokenizer_from_json(document: str) -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError as e:
-        raise ImportError(f"Text models need the `tokenizers` library: {INSTALL}") from e
+        raise MissingDependencyError(f"Text models need the `tokenizers` library: {INSTALL}") from e
     try:
         return Tokenizer.from_str(document)
     except Exception as e:  # tokenizers raises a bare Exception for any bad document
