@@ -20,6 +20,9 @@ from toolkit_deploy import names
 from toolkit_deploy.errors import ModelFormatError
 
 RESIZE_MODES = ("crop", "stretch", "pad")
+#: The largest `max_pixels` a spec may allow (16384 × 16384): one such RGB image is 0.8 GB, and
+#: a file claiming more would let any decompression bomb through.
+MAX_PIXELS_CAP = 16384 * 16384
 
 
 def _finite(value: Any) -> bool:
@@ -97,8 +100,18 @@ class ImagePreprocess:
     def __post_init__(self) -> None:
         for name in ("height", "width", "max_pixels"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ImagePreprocess.{name} must be an int > 0. Got {value!r}.")
+        if self.max_pixels > MAX_PIXELS_CAP:
+            raise ValueError(f"ImagePreprocess.max_pixels must be at most {MAX_PIXELS_CAP} "
+                             f"(16384 × 16384). Got {self.max_pixels}.")
+        if self.height * self.width > self.max_pixels:
+            # The model input itself must pass the decompression-bomb cap: a 100000 × 100000
+            # input would otherwise be allocated (30 GB) for every image decoded.
+            raise ValueError(
+                f"ImagePreprocess.height × width ({self.height} × {self.width} = "
+                f"{self.height * self.width} pixels) must be at most max_pixels "
+                f"({self.max_pixels}).")
         if self.channels not in (1, 3):
             raise ValueError(f"ImagePreprocess.channels must be 1 or 3. Got {self.channels!r}.")
         if self.resize not in RESIZE_MODES:

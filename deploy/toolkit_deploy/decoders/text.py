@@ -45,9 +45,12 @@ def check_encoding(encoding: str) -> None:
     import codecs
 
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except LookupError as e:
         raise ValueError(f"Unknown text encoding {encoding!r}: {e}.") from e
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: bytes↔bytes codecs
+        raise ValueError(f"{encoding!r} is a codec but not a text encoding; name the encoding "
+                         "of the text (e.g. utf-8, gb18030, latin-1).")
 
 
 def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:
