@@ -261,12 +261,13 @@ def score(model: str, **options: Any) -> None:
 @library_errors
 def inspect(model: str, as_json: bool) -> None:
     """Show what MODEL says about itself: labels, inputs, outputs, preprocessing, parity."""
-    from toolkit_deploy.info import describe
+    from toolkit_deploy.info import describe, for_terminal
 
     info = describe(model)
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
+    info = for_terminal(info)  # the file's strings, shown to a person: no escape sequences
     click.echo(f"{info['path']}  ({info['size_bytes']} bytes, opset {info['opset']}, "
                f"format {info['format_version']})")
     click.echo(f"modality   {info['modality']}")
