@@ -113,6 +113,16 @@ def check_external_data(path: str | os.PathLike) -> None:
     except ModelFormatError as e:
         if str(e).startswith(str(path)):
             raise
+        from toolkit_deploy.sniff import is_pickle_like, what_it_is
+
+        what = what_it_is(path)
+        if what != "something else":
+            never = (" The runtime never unpickles a file (a pickle can run any code); export "
+                     "the model with `toolkit export RUN --out model.onnx`."
+                     if is_pickle_like(what) else "")
+            raise ModelFormatError(f"The runtime cannot load {path}: it is {what}, not an ONNX "
+                                   f"model ({e}).{never} Expected an .onnx file written by "
+                                   "`toolkit export`.") from e
         raise ModelFormatError(f"The runtime cannot load {path}: it is {e} Expected an .onnx "
                                "file written by `toolkit export`.") from e
     except OSError as e:
