@@ -42,5 +42,10 @@ class ParityError(ToolkitError, RuntimeError):
         self.report = report
 
 
+class WorkerStartError(ToolkitError, RuntimeError):
+    """Decoding worker processes cannot be started in this program (e.g. its main module is a
+    script read from standard input, which spawned processes cannot import)."""
+
+
 class DatasetError(ToolkitError, ValueError):
     """A labelled folder does not have the expected layout."""

@@ -197,6 +197,10 @@ def score(
 
         ray_module()  # before any file is made: without Ray, nothing is left behind
     predictor = as_predictor(model, device, threads, encoding)
+    if engine == "local" and getattr(predictor.decoder, "isolate", False):
+        from toolkit_deploy.pipeline import check_spawnable_main
+
+        check_spawnable_main()  # before any file is made
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
     sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding,
