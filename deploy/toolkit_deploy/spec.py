@@ -68,6 +68,12 @@ class ResizeAlgorithm:
                     "model.")
 
 
+def _check_algorithm(value: Any, owner: str) -> None:
+    if not isinstance(value, ResizeAlgorithm):
+        raise ValueError(f"{owner}.resize_algorithm must be a ResizeAlgorithm (or left out: the "
+                         f"runtime's one). Got {type(value).__name__}.")
+
+
 @dataclass(frozen=True)
 class ImagePreprocess:
     """How a file becomes the uint8 H×W×C array an image model takes.
@@ -102,6 +108,7 @@ class ImagePreprocess:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ImagePreprocess.{name} must be an int > 0. Got {value!r}.")
+        _check_algorithm(self.resize_algorithm, "ImagePreprocess")
         if self.max_pixels > MAX_PIXELS_CAP:
             raise ValueError(f"ImagePreprocess.max_pixels must be at most {MAX_PIXELS_CAP} "
                              f"(16384 × 16384). Got {self.max_pixels}.")
