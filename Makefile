@@ -68,9 +68,11 @@ test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	# Run from a copy, so that neither the source tree nor its metadata is on sys.path.
 	cd $(RUNTIME_VENV)/suite && ! ../bin/python -c 'import toolkit' 2>/dev/null
 	cd $(RUNTIME_VENV)/suite && ../bin/python -m pytest -p no:cacheprovider -rs tests/deploy
+	@echo "--- runtime tests on the other Pythons deploy/pyproject.toml declares (pyenv's) ---"
+	.ci/runtime-pythons $(shell $(RUNTIME_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(DEMO)
+	rm -rf $(VENV) $(RUNTIME_VENV) .venv-ort116 .venv-py3.* $(DEMO)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -32,8 +33,29 @@ from toolkit_deploy.writing import output_errors
 
 #: Runtime extras each modality needs besides ONNX Runtime.
 MODALITY_EXTRAS = {"image": [], "text": ["text"], "audio": ["audio"], "video": ["video"]}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A distribution name as users type it (`digits-clf`, `shapes_model`): lower-case letters and
+#: digits, words joined by one hyphen or underscore.
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _VERSION = re.compile(r"^\d+(\.\d+)*([ab]|rc)?\d*$")
+#: Longest name and version: the wheel's file name (`NAME-VERSION-py3-none-any.whl.partial`) and
+#: its paths must stay far below the 255-byte file-name limit of common file systems.
+MAX_NAME, MAX_VERSION = 64, 32
+#: Import names the model's package must not take: Python would then import it instead of the
+#: module the runtime needs, in every program of that environment (`site` and `sitecustomize`
+#: even at start-up). The runtime's own packages and those of its dependencies and extras
+#: (deploy/pyproject.toml); the standard library is `sys.stdlib_module_names`.
+RESERVED_IMPORTS = frozenset({
+    "toolkit", "toolkit_deploy", "site", "sitecustomize", "usercustomize",
+    "numpy", "PIL", "click", "tqdm", "onnxruntime", "onnx", "tokenizers", "soundfile",
+    "_soundfile", "_soundfile_data", "soxr", "av", "pyarrow", "ray", "cffi", "pycparser",
+    "colorama", "packaging", "pip", "setuptools", "pkg_resources", "wheel", "_distutils_hack",
+})
+#: Distribution names (PEP 503 normalised) taken by the runtime and its dependencies.
+RESERVED_DISTRIBUTIONS = frozenset({
+    "toolkit", "toolkit-deploy", "numpy", "pillow", "click", "tqdm", "onnxruntime",
+    "onnxruntime-gpu", "onnx", "tokenizers", "soundfile", "soxr", "av", "pyarrow", "ray",
+    "cffi", "pycparser", "pip", "setuptools", "wheel",
+})
 #: A fixed timestamp for every file: the same inputs give the same wheel bytes.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -141,11 +163,44 @@ pip install --find-links DIST {name}
 ```
 
 ```python
-import {name}
-model = {name}.load()          # a toolkit_deploy.Predictor, on {device}
+import {name.replace("-", "_")}
+model = {name.replace("-", "_")}.load()          # a toolkit_deploy.Predictor, on {device}
 model.predict([...])
 ```
 """
+
+
+def import_name(name: str) -> str:
+    """The import name of the model package called `name` (`digits-clf` → `digits_clf`), after
+    checking `name` is one a wheel, an import and a command can all carry.
+
+    Raises:
+        ValueError: The name is malformed, too long, or shadows the standard library, the
+            runtime or one of its dependencies.
+    """
+    shown = f"{name[:80]!r}{'…' if len(name) > 80 else ''}"
+    if len(name) > MAX_NAME:
+        raise ValueError(f"--name is {len(name)} characters long; at most {MAX_NAME} are "
+                         f"allowed (it becomes file names inside the wheel). Got {shown}.")
+    if not _NAME.match(name):
+        raise ValueError(
+            f"--name must be lower-case letters and digits, starting with a letter, with words "
+            f"joined by single hyphens or underscores (e.g. digits-clf or digits_clf): it is "
+            f"the distribution and the command name, and its import name has underscores for "
+            f"hyphens. Got {shown}.")
+    module = name.replace("-", "_")
+    normalised = re.sub(r"[-_.]+", "-", name)
+    # Compared without case: on case-insensitive file systems (macOS, Windows) `pil` is `PIL`.
+    if normalised in RESERVED_DISTRIBUTIONS or module in {m.lower() for m in RESERVED_IMPORTS}:
+        raise ValueError(f"--name {name!r} is taken by the toolkit's runtime or one of its "
+                         f"dependencies: installing it would replace or shadow that package. "
+                         f"Choose another, e.g. {module}_model.")
+    if module in {m.lower() for m in sys.stdlib_module_names}:
+        raise ValueError(f"--name {name!r} would be imported as {module!r}, which shadows the "
+                         f"standard library module of that name (every program in the "
+                         f"environment would import the model instead). Choose another, e.g. "
+                         f"{module}_model.")
+    return module
 
 
 def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
@@ -164,13 +219,10 @@ def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
         ModelFormatError: `model` is not a toolkit model.
         OutputError: A wheel cannot be written; `dist` is left as it was.
     """
-    if not _NAME.match(name):
-        raise ValueError(f"--name must be lower-case letters, digits and underscores, starting "
-                         f"with a letter (it is the import and command name). Got {name!r}.")
-    if name in ("toolkit", "toolkit_deploy"):
-        raise ValueError(f"--name {name!r} is taken by the toolkit itself; choose another.")
-    if not _VERSION.match(version):
-        raise ValueError(f"--version must look like 1.2.0. Got {version!r}.")
+    module = import_name(name)
+    if not _VERSION.match(version) or len(version) > MAX_VERSION:
+        raise ValueError(f"--version must look like 1.2.0 (at most {MAX_VERSION} characters). "
+                         f"Got {version[:80]!r}{'…' if len(version) > 80 else ''}.")
     model = Path(model)
     info = describe(model)  # validates the file and its metadata
     if (model.parent / f"{model.name}.data").exists():
@@ -183,9 +235,14 @@ def package_model(model: str | os.PathLike, dist: str | os.PathLike, name: str,
     device = "cuda" if gpu else "cpu"
     extras = ",".join(["gpu" if gpu else "cpu", *MODALITY_EXTRAS[info["modality"]]])
     runtime_version = metadata.version("toolkit-deploy")
+    # The model package runs wherever its runtime does, so it declares the runtime's Pythons.
+    python = metadata.metadata("toolkit-deploy")["Requires-Python"]
     requires = (f"toolkit-deploy[{extras}]=={runtime_version}",)
-    init = f'''"""{name}: a {info["modality"]} classifier packaged by toolkit (labels: \\
-{", ".join(info["labels"])}). `{name}.load()` gives a ready Predictor."""
+    # The labels come from the model file: written as a Python literal (repr), never pasted
+    # into source, so no label (a quote, a backslash) can break or inject code.
+    doc = (f"{module}: a {info['modality']} classifier packaged by toolkit (labels: "
+           f"{', '.join(info['labels'])}). `{module}.load()` gives a ready Predictor.")
+    init = f'''{doc!r}
 
 from __future__ import annotations
 
@@ -213,22 +270,24 @@ def load(device: str = DEVICE, threads: int | None = None, **decoder_options: An
 
 from toolkit_deploy.packaged import package_cli
 
-from {name} import DEVICE, MODEL_SHA256, __version__, load, model_path
+from {module} import DEVICE, MODEL_SHA256, __version__, load, model_path
 
 main = package_cli("{name}", __version__, load, model_path, MODEL_SHA256, DEVICE)
 '''
     card = model_card(name, version, info, sha256, gpu)
-    files = {f"{name}/__init__.py": init.encode(), f"{name}/cli.py": cli.encode(),
-             f"{name}/model.onnx": model.read_bytes(), f"{name}/MODEL_CARD.md": card.encode()}
+    files = {f"{module}/__init__.py": init.encode(), f"{module}/cli.py": cli.encode(),
+             f"{module}/model.onnx": model.read_bytes(),
+             f"{module}/MODEL_CARD.md": card.encode()}
     meta = "\n".join([
         "Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
         f"Summary: {info['modality']} classifier ({len(info['labels'])} labels), packaged by "
-        "toolkit", "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires],
+        "toolkit", f"Requires-Python: {python}", *[f"Requires-Dist: {r}" for r in requires],
         "Description-Content-Type: text/markdown", "", card])
     staged: list[tuple[Path, Path]] = []
     try:
-        staged.append(write_wheel(dist, name, version, files, meta,
-                                  f"[console_scripts]\n{name} = {name}.cli:main\n"))
+        # The wheel's file and dist-info names escape the hyphens (PEP 427); its Name is as given.
+        staged.append(write_wheel(dist, module, version, files, meta,
+                                  f"[console_scripts]\n{name} = {module}.cli:main\n"))
         staged.append(runtime_wheel(dist))
     except BaseException:
         for tmp, _ in staged:

@@ -12,14 +12,13 @@ import dataclasses
 import json
 import math
 import os
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from toolkit_deploy.decoders.text import check_encoding
 from toolkit_deploy.spec import (
@@ -92,8 +91,9 @@ class ImageData:
         _check(0 < self.crop_scale <= 1, "data.crop_scale", "a float in (0, 1]", self.crop_scale)
         _check(0 <= self.color_jitter < 1, "data.color_jitter", "a float in [0, 1)",
                self.color_jitter)
-        _check(self.image_size == AUTO or self.image_size >= 8, "data.image_size",
-               f"an int >= 8 or \"{AUTO}\"", self.image_size)
+        _check(self.image_size == AUTO or 8 <= self.image_size <= MAX_IMAGE_SIZE,
+               "data.image_size", f"an int in [8, {MAX_IMAGE_SIZE}] or \"{AUTO}\"",
+               self.image_size)
         _check(self.channels in (1, 3, AUTO), "data.channels", f"1, 3 or \"{AUTO}\"",
                self.channels)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
@@ -317,7 +317,8 @@ class VideoData:
     def __post_init__(self) -> None:
         _check_loading(self)
         _check(self.frames >= 1, "data.frames", "an int >= 1", self.frames)
-        _check(self.image_size >= 8, "data.image_size", "an int >= 8", self.image_size)
+        _check(8 <= self.image_size <= MAX_IMAGE_SIZE, "data.image_size",
+               f"an int in [8, {MAX_IMAGE_SIZE}]", self.image_size)
         _check(self.resize in RESIZE_MODES, "data.resize", f"one of {RESIZE_MODES}", self.resize)
         _check(self.sampling in SAMPLINGS, "data.sampling", f"one of {SAMPLINGS}", self.sampling)
         _check(self.flip in ("none", "horizontal"), "data.flip", "one of ('none', 'horizontal')",
@@ -382,8 +383,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check(bool(self.family), "model.family", "a registered family name", self.family)
         _check(0 <= self.dropout < 1, "model.dropout", "a float in [0, 1)", self.dropout)
-        _check(all(w >= 1 for w in self.hidden), "model.hidden", "widths >= 1",
-               list(self.hidden))
+        _check_widths(self.hidden, "model.hidden")
 
 
 @dataclass(frozen=True)
@@ -404,8 +404,7 @@ class ConvModel(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(all(w >= 1 for w in self.channels), "model.channels", "widths >= 1",
-               list(self.channels))
+        _check_widths(self.channels, "model.channels")
 
 
 @dataclass(frozen=True)
@@ -430,10 +429,13 @@ class TextModel(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.embed_dim >= 1, "model.embed_dim", "an int >= 1", self.embed_dim)
+        _check(1 <= self.embed_dim <= MAX_WIDTH, "model.embed_dim", f"an int in [1, {MAX_WIDTH}]",
+               self.embed_dim)
         _check(1 <= self.ngrams <= 6, "model.ngrams", "an int in [1, 6]", self.ngrams)
-        _check(self.buckets >= 1, "model.buckets", "an int >= 1", self.buckets)
-        _check(self.layers >= 1, "model.layers", "an int >= 1", self.layers)
+        _check(1 <= self.buckets <= MAX_BUCKETS, "model.buckets", f"an int in [1, {MAX_BUCKETS}]",
+               self.buckets)
+        _check(1 <= self.layers <= MAX_LAYERS, "model.layers", f"an int in [1, {MAX_LAYERS}]",
+               self.layers)
         _check(self.heads >= 1 and self.embed_dim % self.heads == 0, "model.heads",
                f"an int >= 1 that divides model.embed_dim ({self.embed_dim})", self.heads)
 
@@ -578,6 +580,20 @@ def _check_loading(data: Any) -> None:
            "< 1", data.val_fraction + data.test_fraction)
 
 
+#: Upper bounds on sizes, far above any useful value, so that a typo (hidden = [4000000000],
+#: image_size = 100000) is a clear error rather than an allocation of terabytes.
+MAX_IMAGE_SIZE = 4096  # an input of 4096 × 4096 × 3 is 50 MB per sample
+MAX_WIDTH = 65_536  # one hidden, convolutional or embedding width
+MAX_LAYERS = 64  # entries of model.hidden / model.channels, encoder layers
+MAX_BUCKETS = 1 << 24
+
+
+def _check_widths(widths: tuple[int, ...], key: str) -> None:
+    _check(len(widths) <= MAX_LAYERS and all(1 <= w <= MAX_WIDTH for w in widths), key,
+           f"at most {MAX_LAYERS} widths, each in [1, {MAX_WIDTH}]",
+           list(widths) if len(widths) <= 10 else f"{len(widths)} widths")
+
+
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
     if not ok:
         raise ValueError(f"The recipe key '{key}' must be {expected}. Got {got!r} instead.")
@@ -698,9 +714,7 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
             f"Built-in recipes: {', '.join(sorted(builtin))}."
         )
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"Recipe file {path} is not valid TOML: {e}") from e
+        data = read_toml(path.read_text(encoding="utf-8"), f"Recipe file {path}")
     except UnicodeDecodeError as e:
         raise ValueError(f"Recipe file {path} is not UTF-8 text (byte {e.start}: "
                          f"{e.object[e.start:e.start + 4]!r}); TOML files are UTF-8. Save it "
@@ -723,7 +737,22 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ValueError(f"--set expects section.key=value (e.g. optim.lr=0.01). Got {text!r}.")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = read_toml(f"v = {raw.strip()}", f"--set {key.strip()}")["v"]
+    except ValueError as e:
+        if isinstance(e.__cause__, RecursionError):
+            raise
         value = raw.strip()
     return key.strip(), value
+
+
+def read_toml(text: str, what: str) -> dict[str, Any]:
+    """`text` parsed as TOML; ValueError naming `what` when it is not valid TOML or is nested
+    too deeply for the parser (tomllib recurses once per array level: 100,000 levels exhaust
+    the stack)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{what} is not valid TOML: {e}") from e
+    except RecursionError as e:
+        raise ValueError(f"{what} nests arrays or tables too deeply to read; a recipe needs "
+                         "at most a few levels.") from e

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from toolkit.recipe import Recipe, parse_recipe
+from toolkit.recipe import Recipe, parse_recipe, read_toml
 from toolkit.training.data import Split
 
 RECIPE = "recipe.toml"
@@ -109,8 +107,8 @@ def load_run(path: str | os.PathLike, *, finished: bool = True) -> Run:
             f"{path} is not a complete training run: missing {', '.join(missing)}. "
             "Pass the --out folder of `toolkit train`."
         )
-    recipe = parse_recipe(tomllib.loads((path / RECIPE).read_text(encoding="utf-8")),
-                          source=str(path / RECIPE))
+    recipe = parse_recipe(read_toml((path / RECIPE).read_text(encoding="utf-8"),
+                                    str(path / RECIPE)), source=str(path / RECIPE))
     labels = tuple(json.loads((path / LABELS).read_text(encoding="utf-8")))
     split = Split.from_dict(json.loads((path / SPLIT).read_text(encoding="utf-8")))
     info = json.loads((path / INFO).read_text(encoding="utf-8"))

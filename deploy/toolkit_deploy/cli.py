@@ -197,6 +197,10 @@ def score_options(device: str = "cpu") -> Callable:
                      help="Seconds one input may take to decode (any modality) before it "
                           "becomes a DecodeTimeout error row (a video's worker process is "
                           "killed, a stuck thread left behind); 0: no limit  [default: 300]"),
+        click.option("--csv-safe", is_flag=True,
+                     help="Prefix CSV cells (and column names) that a spreadsheet would run as "
+                          "a formula (starting with = + - @, tab or CR) with a ' (CSV "
+                          "injection); .csv output only."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
 
@@ -213,7 +217,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                       id_column: str | None, encoding: str | None, overwrite: bool,
                       quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
                       exclude: tuple[str, ...], manifest: bool, path_column: str,
-                      engine: str, address: str | None, timeout: float | None) -> None:
+                      engine: str, address: str | None, timeout: float | None,
+                      csv_safe: bool = False) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
     import signal
@@ -233,7 +238,7 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                             progress=not quiet, text_column=text_column, id_column=id_column,
                             encoding=encoding, probs=probs, resume=resume,
                             selection=Selection(include, exclude, manifest, path_column),
-                            engine=engine, address=address,
+                            engine=engine, address=address, csv_safe=csv_safe,
                             **({} if timeout is None else {"timeout": timeout or None}))
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
@@ -261,12 +266,13 @@ def score(model: str, **options: Any) -> None:
 @library_errors
 def inspect(model: str, as_json: bool) -> None:
     """Show what MODEL says about itself: labels, inputs, outputs, preprocessing, parity."""
-    from toolkit_deploy.info import describe
+    from toolkit_deploy.info import describe, for_terminal
 
     info = describe(model)
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
+    info = for_terminal(info)  # the file's strings, shown to a person: no escape sequences
     click.echo(f"{info['path']}  ({info['size_bytes']} bytes, opset {info['opset']}, "
                f"format {info['format_version']})")
     click.echo(f"modality   {info['modality']}")

@@ -8,6 +8,11 @@ class ToolkitError(Exception):
     """Base of every error raised on purpose by toolkit."""
 
 
+class MissingDependencyError(ToolkitError, ImportError):
+    """An optional library a feature needs is not installed; the message names the extra that
+    installs it (the command line prints only that message)."""
+
+
 class DecodeError(ToolkitError, ValueError):
     """A file could not be turned into the array the model expects."""
 
@@ -35,6 +40,11 @@ class ParityError(ToolkitError, RuntimeError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class WorkerStartError(ToolkitError, RuntimeError):
+    """Decoding worker processes cannot be started in this program (e.g. its main module is a
+    script read from standard input, which spawned processes cannot import)."""
 
 
 class DatasetError(ToolkitError, ValueError):

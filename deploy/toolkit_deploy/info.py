@@ -58,6 +58,29 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def for_terminal(value: Any) -> Any:
+    """`value` with every string made safe to print on a terminal, recursively (dicts, lists).
+
+    Labels, paths and provenance come from the model file, which anyone may have written: an
+    escape sequence in a label (`\x1b]0;…`, `\x1b[2J`) would otherwise retitle or clear the
+    terminal, and a bidi override (U+202E) reorder what is shown. Control and format characters
+    (Unicode categories Cc, Cf, Zl, Zp: newlines and tabs too) are shown as escapes (`\x1b`,
+    `\u202e`); every other character, CJK included, is kept.
+    """
+    import unicodedata
+
+    if isinstance(value, str):
+        return "".join(
+            ch.encode("unicode_escape").decode("ascii")
+            if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+            for ch in value)
+    if isinstance(value, dict):
+        return {for_terminal(k): for_terminal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [for_terminal(v) for v in value]
+    return value
+
+
 def variant_lines(variant: Any) -> list[str]:
     """A variant's figures (provenance `variant`) as lines for people; none when absent."""
     if not isinstance(variant, dict):

@@ -5,7 +5,13 @@ runtime that ships with the same format version.
 """
 
 #: Version of the model-file contract written into every exported model. Bump on breaking change.
-FORMAT_VERSION = 1
+#: 2: every `toolkit.*` value is JSON (format 1 wrote the modality as a bare string), a text
+#: model's tokenizer is a JSON object inside the preprocess spec (format 1: a JSON string of
+#: it), and image and video specs name their resize algorithm. The runtime reads formats 1 and 2;
+#: docs/model-metadata.v2.schema.json is the JSON Schema of format 2.
+FORMAT_VERSION = 2
+#: The oldest format this runtime still reads.
+OLDEST_FORMAT_VERSION = 1
 
 INPUT = "input"
 LOGITS = "logits"

@@ -68,7 +68,7 @@ def package_cli(name: str, version: str, load: Callable[..., Predictor],
     @library_errors
     def info(as_json: bool) -> None:
         """Labels, input, outputs, preprocessing, parity and provenance of the model."""
-        from toolkit_deploy.info import describe
+        from toolkit_deploy.info import describe, for_terminal
 
         path = model_path()
         found = sha256_of(path)
@@ -77,6 +77,7 @@ def package_cli(name: str, version: str, load: Callable[..., Predictor],
         if as_json:
             click.echo(json.dumps(details, indent=2, ensure_ascii=False))
             return
+        details = for_terminal(details)  # no escape sequences from the file reach the terminal
         click.echo(f"{name} {version}  model sha256 {found[:16]}… ({details['integrity']})")
         click.echo(f"modality   {details['modality']}")
         click.echo(f"labels     {', '.join(details['labels'])}")

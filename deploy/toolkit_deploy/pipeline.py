@@ -202,6 +202,32 @@ def _ready() -> None:
     """A task that does nothing: once it is done, a worker has started."""
 
 
+def check_spawnable_main() -> None:
+    """Refuse to start spawned workers that could not start: each re-runs the main module of
+    this program from its file, and a script read from standard input (`python - < s.py`,
+    `__main__.__file__ == '<stdin>'`) has none, so every worker would die and every input be
+    blamed as malformed.
+
+    Raises:
+        WorkerStartError: The main module names a file that does not exist.
+    """
+    import os
+    import sys
+
+    from toolkit_deploy.errors import WorkerStartError
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    path = getattr(main, "__file__", None)
+    if getattr(spec, "name", None) or path is None or os.path.isfile(path):
+        return  # run as a module (-m), interactively or with -c, or from a file: importable
+    raise WorkerStartError(
+        f"Video decoding runs in spawned worker processes, which start by importing this "
+        f"program's main module, but it is {path!r}, not a file they can import (a script read "
+        f"from standard input?). Save the script to a file and run `python script.py` (with "
+        f"the scoring under `if __name__ == '__main__':`), or use `toolkit score`.")
+
+
 class _Processes:
     """Decoding in worker processes, one task per input, for decoders that parse untrusted data
     in native code (FFmpeg), where a file can crash or hang the decoder:
@@ -215,19 +241,32 @@ class _Processes:
     Either way the run goes on."""
 
     def __init__(self, decoder: Any, workers: int, timeout: float | None) -> None:
+        check_spawnable_main()
         cls = type(decoder)
         self.args = (cls.__module__, cls.__qualname__, decoder.spec)
         self.workers, self.timeout = workers, timeout
-        self.pool = self._new_pool()
+        self.pool = self._new_pool(first=True)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self, first: bool = False) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter, not a fork of one that runs ONNX Runtime's threads.
         pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                    initializer=_start_worker, initargs=self.args)
         # A worker's start (interpreter, imports, decoder) never counts against an input. Workers
-        # that cannot start: each input then finds the pool broken, and says so.
-        with contextlib.suppress(BrokenProcessPool):
+        # that cannot start at all, before any input, stop the run (no input is to blame); a
+        # replacement pool that cannot start leaves each input to find it broken, and say so.
+        try:
             pool.submit(_ready).result()
+        except BrokenProcessPool as e:
+            if not first:
+                return pool
+            pool.shutdown(wait=False, cancel_futures=True)
+            from toolkit_deploy.errors import WorkerStartError
+
+            raise WorkerStartError(
+                "The video decoding worker processes died while starting, before any input "
+                "(their error is printed above). Spawned workers import this program's main "
+                "module: in a script, put the scoring under `if __name__ == '__main__':`, or "
+                "use `toolkit score`.") from e
         return pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

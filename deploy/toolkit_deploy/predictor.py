@@ -139,6 +139,17 @@ class Predictor:
         if len(batch) == 0:
             n = len(self.labels)
             return np.zeros((0, n), np.float32), np.zeros((0, n), np.float32)
+        if self.modality == "text":
+            # ONNX Runtime's Gather refuses ids past the table but takes negative ones from its
+            # end: both would be a traceback or a silently wrong answer.
+            vocab = self.spec.preprocess.vocab_size
+            bad = (batch < 0) | (batch >= vocab)
+            if bad.any():
+                rows = np.flatnonzero(bad.any(axis=1))
+                raise ValueError(
+                    f"Token ids must be in [0, {vocab}) (the tokenizer's vocabulary). Got "
+                    f"{batch[bad][:5].tolist()} in {len(rows)} of {len(batch)} rows (first at "
+                    f"row {rows[0]}). Pass texts to let the model's tokenizer make the ids.")
         logits, probs = self.session.run(list(names.OUTPUTS), {names.INPUT: batch})
         return logits, probs
 
@@ -150,14 +161,18 @@ class Predictor:
                 or arrays; for texts `str` texts, `pathlib.Path` files or bytes; for audio
                 paths, encoded bytes or float waveforms at the model's rate. An array with the
                 graph input's rank is taken as an already decoded batch.
-            batch_size: Samples per ONNX Runtime call.
+            batch_size: Samples per ONNX Runtime call (an int >= 1).
 
         Raises:
+            ValueError: `batch_size` is not an int >= 1; a decoded batch of the wrong shape or
+                dtype, or of token ids outside the vocabulary.
             DecodeError: An input cannot be decoded.
             ModelOutputError: The model's output is NaN or infinite for some inputs (`run`
                 returns the raw outputs; `score` makes such inputs error rows).
         """
-        if isinstance(inputs, np.ndarray) and inputs.ndim == len(self.spec.input_spec["shape"]):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1. Got {batch_size!r}.")
+        if self._is_batch(inputs):
             return self._finite(self.run(inputs)[1])
         items = _as_list(inputs)
         chunks = [
@@ -166,6 +181,19 @@ class Predictor:
         ]
         probs = np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
         return self._finite(probs)
+
+    def _is_batch(self, inputs: Any) -> bool:
+        """Whether `inputs` is an already decoded batch (an array of the graph input's rank).
+
+        For audio, a 2-D array is a batch only when its rows are windows of the model's length:
+        a (48000, 2) stereo clip is one waveform (samples × channels) for the decoder to mix,
+        not 48000 inputs of 2 samples.
+        """
+        if not isinstance(inputs, np.ndarray) or inputs.ndim != len(self.spec.input_spec["shape"]):
+            return False
+        if self.modality == "audio":
+            return inputs.shape[1:] == tuple(self.spec.input_spec["shape"][1:])
+        return True
 
     def _finite(self, probs: np.ndarray) -> np.ndarray:
         """`probs`, or a `ModelOutputError` naming the inputs whose output is NaN or Inf."""
@@ -201,7 +229,8 @@ def as_predictor(model: Predictor | str | os.PathLike, device: str = "cpu",
 
 
 def _as_list(inputs: Any) -> Sequence[Any]:
-    single = (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)
+    # A memoryview is one encoded input (its iteration would give ints).
+    single = (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Image.Image)
     if isinstance(inputs, single) or not isinstance(inputs, Iterable):
         return [inputs]
     return list(inputs)

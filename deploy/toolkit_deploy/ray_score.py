@@ -79,6 +79,19 @@ class _Scorer:
         return {"index": batch["index"], "probs": probs, "error": np.array(errors, dtype=object)}
 
 
+def ray_module() -> Any:
+    """The `ray` module with Ray Data, or `MissingDependencyError` naming the extra. `score`
+    calls it before it creates any file, so a missing Ray leaves no partial table behind."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Ray Data is a separate part of the `ray` distribution)
+    except ImportError as e:
+        from toolkit_deploy.errors import MissingDependencyError
+
+        raise MissingDependencyError(f"--engine ray needs Ray Data: {INSTALL}") from e
+    return ray
+
+
 #: Restarts of a dead actor, and retries of the batch it was running, before the run fails.
 RETRIES = 3
 
@@ -98,11 +111,7 @@ def ray_predictions(predictor: Any, sources: list[Any], batch_size: int, workers
             (default: 1 CPU reserved, the node's cores as threads).
         options: Decoder options (e.g. a text encoding).
     """
-    try:
-        import ray
-        import ray.data
-    except ImportError as e:
-        raise ImportError(f"--engine ray needs Ray Data: {INSTALL}") from e
+    ray = ray_module()
     from toolkit_deploy.errors import DecodeError
     from toolkit_deploy.pipeline import Prediction, output_error
 

@@ -122,6 +122,7 @@ def score(
     engine: str = "local",
     address: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    csv_safe: bool = False,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -159,6 +160,9 @@ def score(
         timeout: Seconds an input may take to decode before it becomes a `DecodeTimeout` error
             row (a video's worker process is killed, a stuck decoding thread left behind); None:
             no limit (`pipeline.predict_files`; the local engine).
+        csv_safe: Prefix cells and column names that a spreadsheet would run as a formula
+            (starting with =, +, -, @, tab or CR) with a single quote (`toolkit_deploy.csvsafe`);
+            CSV output only.
 
     Raises:
         FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
@@ -190,9 +194,20 @@ def score(
             f"An interrupted run left {partial_paths(out)[0]}; pass --resume to continue it, or "
             "--overwrite to start again."
         )
+    if csv_safe and out.suffix.lower() != ".csv":
+        raise ValueError(f"--csv-safe (csv_safe=True) escapes spreadsheet formulas in .csv "
+                         f"tables; {out.name} is {out.suffix} and needs no escaping. Drop it.")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
+    if engine == "ray":
+        from toolkit_deploy.ray_score import ray_module
+
+        ray_module()  # before any file is made: without Ray, nothing is left behind
     predictor = as_predictor(model, device, threads, encoding)
+    if engine == "local" and getattr(predictor.decoder, "isolate", False):
+        from toolkit_deploy.pipeline import check_spawnable_main
+
+        check_spawnable_main()  # before any file is made
     if not 0 <= top_k <= len(predictor.labels):
         raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
     sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding,
@@ -205,6 +220,12 @@ def score(
                      predictor.labels if probs else ())
     options = {"top_k": top_k, "probs": probs, "text_column": text_column,
                "id_column": id_column, "encoding": encoding}
+    if csv_safe:  # a table resumed with and without it would mix escaped and raw rows
+        options["csv_safe"] = True
+        from toolkit_deploy.csvsafe import csv_safe as safe_cell
+        from toolkit_deploy.csvsafe import csv_safe_row
+
+        fields = [safe_cell(f) for f in fields]
     fingerprint = _fingerprint(predictor, keys, options)
     writer = TableWriter(out, fields, fingerprint, resume)
     skip = writer.done
@@ -225,6 +246,8 @@ def score(
         for prediction in bar:
             row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
                                  top_k, probs)
+            if csv_safe:
+                row = csv_safe_row(row)
             writer.write(row, prediction.probs is None)
         failed = writer.failed
         summary = ScoreSummary(

@@ -8,7 +8,7 @@ import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from toolkit_deploy.errors import DeviceError, ModelFormatError
+from toolkit_deploy.errors import DeviceError, MissingDependencyError, ModelFormatError
 
 DEVICES = ("cpu", "cuda", "auto")
 _PROVIDERS = {
@@ -39,7 +39,7 @@ def onnxruntime() -> Any:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        raise ImportError(
+        raise MissingDependencyError(
             "toolkit-deploy needs ONNX Runtime: pip install 'toolkit-deploy[cpu]', or "
             "'toolkit-deploy[gpu]' for CUDA (onnxruntime-gpu; never both)."
         ) from e
@@ -113,6 +113,16 @@ def check_external_data(path: str | os.PathLike) -> None:
     except ModelFormatError as e:
         if str(e).startswith(str(path)):
             raise
+        from toolkit_deploy.sniff import is_pickle_like, what_it_is
+
+        what = what_it_is(path)
+        if what != "something else":
+            never = (" The runtime never unpickles a file (a pickle can run any code); export "
+                     "the model with `toolkit export RUN --out model.onnx`."
+                     if is_pickle_like(what) else "")
+            raise ModelFormatError(f"The runtime cannot load {path}: it is {what}, not an ONNX "
+                                   f"model ({e}).{never} Expected an .onnx file written by "
+                                   "`toolkit export`.") from e
         raise ModelFormatError(f"The runtime cannot load {path}: it is {e} Expected an .onnx "
                                "file written by `toolkit export`.") from e
     except OSError as e:
@@ -134,6 +144,10 @@ def _check_location(model: Path, location: str) -> None:
     try:
         folder = model.parent.resolve()
         target = (model.parent / location).resolve()
+        if target.is_symlink():
+            # Python 3.13's resolve() returns a symlink loop unresolved where 3.11 and 3.12
+            # raised RuntimeError; strict resolution names the loop (ELOOP) on every version.
+            target.resolve(strict=True)
     except (OSError, RuntimeError) as e:  # symlink loops, names too long
         raise ModelFormatError(f"{model} points at external data {location!r}, which cannot be "
                                f"resolved ({e}). {fix}") from e

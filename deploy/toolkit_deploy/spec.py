@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import typing
@@ -19,12 +20,58 @@ from toolkit_deploy import names
 from toolkit_deploy.errors import ModelFormatError
 
 RESIZE_MODES = ("crop", "stretch", "pad")
+#: The largest `max_pixels` a spec may allow (16384 × 16384): one such RGB image is 0.8 GB, and
+#: a file claiming more would let any decompression bomb through.
+MAX_PIXELS_CAP = 16384 * 16384
 
 
 def _finite(value: Any) -> bool:
     """Whether `value` is a real, finite number (not a bool, inf or nan)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+#: The one resize algorithm the image decoder implements, by part (docs/model-metadata.v2
+#: .schema.json defines each name precisely, so that a client in another language can reproduce
+#: the arrays):
+#: - filter `pillow-bilinear`: Pillow's `Image.resize(size, Resampling.BILINEAR)` (no
+#:   reducing_gap): a separable triangle filter whose support widens with the downscale factor
+#:   (antialiased), pixel centres aligned.
+#: - rounding `round-half-even`: the scaled size is Python's round() of side × scale (crop: at
+#:   least the target side; pad: at least 1), with scale = max (crop) or min (pad) of the target
+#:   over the source sides.
+#: - crop `centre-floor`: the window starts at ((scaled_w - W) // 2, (scaled_h - H) // 2).
+#: - pad `centre-floor-black`: the image is pasted on black at ((W - w) // 2, (H - h) // 2).
+RESIZE_ALGORITHM = {"filter": "pillow-bilinear", "rounding": "round-half-even",
+                    "crop": "centre-floor", "pad": "centre-floor-black"}
+
+
+@dataclass(frozen=True)
+class ResizeAlgorithm:
+    """How `ImagePreprocess.resize` is carried out, named part by part (see RESIZE_ALGORITHM).
+
+    Only the algorithm this runtime implements is accepted: a file naming another would be
+    decoded differently from how it was trained, so it is refused.
+    """
+
+    filter: str = RESIZE_ALGORITHM["filter"]
+    rounding: str = RESIZE_ALGORITHM["rounding"]
+    crop: str = RESIZE_ALGORITHM["crop"]
+    pad: str = RESIZE_ALGORITHM["pad"]
+
+    def __post_init__(self) -> None:
+        for name, implemented in RESIZE_ALGORITHM.items():
+            if getattr(self, name) != implemented:
+                raise ValueError(
+                    f"resize_algorithm.{name} is {getattr(self, name)!r:.100}, but this runtime "
+                    f"resizes with {implemented!r} only; upgrade toolkit-deploy to read this "
+                    "model.")
+
+
+def _check_algorithm(value: Any, owner: str) -> None:
+    if not isinstance(value, ResizeAlgorithm):
+        raise ValueError(f"{owner}.resize_algorithm must be a ResizeAlgorithm (or left out: the "
+                         f"runtime's one). Got {type(value).__name__}.")
 
 
 @dataclass(frozen=True)
@@ -43,6 +90,8 @@ class ImagePreprocess:
         mean: Per-channel mean subtracted after scaling pixels to [0, 1] (in the graph).
         std: Per-channel standard deviation divided by after subtracting the mean (in the graph).
         max_pixels: Decoded images with more pixels than this are refused (decompression bombs).
+        resize_algorithm: The filter, rounding, crop and pad rules of `resize` (format 2; a
+            format-1 file was resized the same way).
     """
 
     height: int
@@ -52,12 +101,24 @@ class ImagePreprocess:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     max_pixels: int = 64_000_000
+    resize_algorithm: ResizeAlgorithm = ResizeAlgorithm()
 
     def __post_init__(self) -> None:
         for name in ("height", "width", "max_pixels"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ImagePreprocess.{name} must be an int > 0. Got {value!r}.")
+        _check_algorithm(self.resize_algorithm, "ImagePreprocess")
+        if self.max_pixels > MAX_PIXELS_CAP:
+            raise ValueError(f"ImagePreprocess.max_pixels must be at most {MAX_PIXELS_CAP} "
+                             f"(16384 × 16384). Got {self.max_pixels}.")
+        if self.height * self.width > self.max_pixels:
+            # The model input itself must pass the decompression-bomb cap: a 100000 × 100000
+            # input would otherwise be allocated (30 GB) for every image decoded.
+            raise ValueError(
+                f"ImagePreprocess.height × width ({self.height} × {self.width} = "
+                f"{self.height * self.width} pixels) must be at most max_pixels "
+                f"({self.max_pixels}).")
         if self.channels not in (1, 3):
             raise ValueError(f"ImagePreprocess.channels must be 1 or 3. Got {self.channels!r}.")
         if self.resize not in RESIZE_MODES:
@@ -127,6 +188,9 @@ class TextPreprocess:
             )
         if not isinstance(self.tokenizer, str) or not self.tokenizer.startswith("{"):
             raise ValueError("TextPreprocess.tokenizer must be a tokenizers JSON document.")
+        # One canonical text for the document: the file stores it as a JSON object (format 2),
+        # so the spec read back must equal the spec written whatever the writer's whitespace.
+        object.__setattr__(self, "tokenizer", canonical_json(_tokenizer_object(self.tokenizer)))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -250,6 +314,7 @@ class VideoPreprocess:
         max_seconds: Longer videos are refused.
         max_pixels: Videos with larger frames are refused.
         max_frames: Videos with more frames than this are refused (checked while decoding).
+        resize_algorithm: How frames are resized, as for images.
     """
 
     frames: int = 8
@@ -264,6 +329,7 @@ class VideoPreprocess:
     max_seconds: float = 600.0
     max_pixels: int = 8_300_000
     max_frames: int = 36_000
+    resize_algorithm: ResizeAlgorithm = ResizeAlgorithm()
 
     def __post_init__(self) -> None:
         for name in ("frames", "max_frames"):
@@ -284,7 +350,8 @@ class VideoPreprocess:
         """The image spec each frame is brought to (the image decoder's code does it)."""
         return ImagePreprocess(height=self.height, width=self.width, channels=self.channels,
                                resize=self.resize, mean=self.mean, std=self.std,
-                               max_pixels=self.max_pixels)
+                               max_pixels=self.max_pixels,
+                               resize_algorithm=self.resize_algorithm)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -293,6 +360,25 @@ class VideoPreprocess:
     @property
     def input_dtype(self) -> str:
         return "uint8"
+
+
+def canonical_json(value: Any) -> str:
+    """`value` as compact JSON text (standard JSON only: NaN and infinities are refused)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _tokenizer_object(document: str) -> dict[str, Any]:
+    """The tokenizer's JSON document parsed, or ValueError."""
+    try:
+        value = json.loads(document)
+    except RecursionError as e:
+        raise ValueError("TextPreprocess.tokenizer is nested too deeply to read.") from e
+    except ValueError as e:
+        raise ValueError(f"TextPreprocess.tokenizer is not valid JSON: {e}.") from e
+    if not isinstance(value, dict):
+        raise ValueError("TextPreprocess.tokenizer must be a JSON object (a tokenizers "
+                         "document).")
+    return value
 
 
 #: Preprocessing spec type for each modality; later modalities register theirs here.
@@ -304,6 +390,13 @@ PREPROCESS_TYPES: dict[str, type] = {
 def _json_value(value: Any, annotation: Any, where: str) -> Any:
     """`value` (decoded JSON) checked against a dataclass field's type: ints are not bools,
     floats are finite numbers, tuples are JSON lists."""
+    if dataclasses.is_dataclass(annotation):
+        try:
+            return annotation(**_json_fields(annotation, value, where))
+        except (TypeError, ValueError) as e:
+            if isinstance(e, ModelFormatError):
+                raise
+            raise ModelFormatError(f"{where}: {e}") from e
     if typing.get_origin(annotation) is tuple:
         item = typing.get_args(annotation)[0]
         if not isinstance(value, list):
@@ -460,16 +553,20 @@ class ModelSpec:
         return {"name": names.INPUT, "dtype": self.preprocess.input_dtype, "shape": shape}
 
     def to_metadata(self) -> dict[str, str]:
-        """The `metadata_props` of the model file (every value a string)."""
+        """The `metadata_props` of the model file, in the current format (`names.FORMAT_VERSION`,
+        whatever format the spec was read from): every value a string of JSON."""
+        preprocess = asdict(self.preprocess)
+        if isinstance(self.preprocess, TextPreprocess):  # an object, not JSON in a JSON string
+            preprocess["tokenizer"] = json.loads(self.preprocess.tokenizer)
         return {
-            names.META_FORMAT_VERSION: str(self.format_version),
-            names.META_MODALITY: self.modality,
+            names.META_FORMAT_VERSION: json.dumps(names.FORMAT_VERSION),
+            names.META_MODALITY: json.dumps(self.modality),
             names.META_LABELS: json.dumps(list(self.labels), ensure_ascii=False),
-            names.META_PREPROCESS: json.dumps(asdict(self.preprocess), ensure_ascii=False),
+            names.META_PREPROCESS: json.dumps(preprocess, ensure_ascii=False),
             names.META_INPUT: json.dumps(self.input_spec),
             names.META_PROVENANCE: json.dumps(self.provenance, ensure_ascii=False),
             names.META_PARITY: json.dumps(self.parity.to_dict() if self.parity else None),
-            names.META_OPSET: str(self.opset),
+            names.META_OPSET: json.dumps(self.opset),
         }
 
     @classmethod
@@ -489,10 +586,14 @@ class ModelSpec:
                 f"{source} is not a toolkit model: its metadata lacks {missing}. "
                 "Export models with `toolkit export RUN --out model.onnx`."
             )
-        modality = meta[names.META_MODALITY]
+        version = _meta_int(meta, names.META_FORMAT_VERSION, source)
+        # Format 1 wrote the modality bare; format 2 writes it as a JSON string.
+        modality = (meta[names.META_MODALITY] if version == 1
+                    else _meta_json(meta, names.META_MODALITY, source))
         if not isinstance(modality, str):
             raise ModelFormatError(f"{source}: metadata '{names.META_MODALITY}' must be a "
-                                   f"string. Got {type(modality).__name__}.")
+                                   f"{'string' if version == 1 else 'JSON string'}. Got "
+                                   f"{str(meta[names.META_MODALITY])[:200]!r}.")
         labels = _meta_json(meta, names.META_LABELS, source)
         if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
             raise ModelFormatError(
@@ -512,7 +613,8 @@ class ModelSpec:
         preprocess = _meta_json(meta, names.META_PREPROCESS, source)
         parity = _meta_json(meta, names.META_PARITY, source)
         with _naming(names.META_PREPROCESS, source):
-            preprocess = preprocess_from_dict(modality, preprocess)
+            preprocess = preprocess_from_dict(modality, _tokenizer_as_text(preprocess, modality,
+                                                                            version))
         with _naming(names.META_PARITY, source):
             parity = ParityReport.from_dict(parity) if parity is not None else None
         return cls(
@@ -522,8 +624,26 @@ class ModelSpec:
             opset=_meta_int(meta, names.META_OPSET, source),
             provenance=objects[names.META_PROVENANCE],
             parity=parity,
-            format_version=_meta_int(meta, names.META_FORMAT_VERSION, source),
+            format_version=version,
         )
+
+
+def _tokenizer_as_text(preprocess: Any, modality: str, version: int) -> Any:
+    """A text spec's tokenizer as the document `TextPreprocess` holds: format 2 stores it as a
+    JSON object, format 1 as a JSON string."""
+    if modality != "text" or not isinstance(preprocess, dict) or "tokenizer" not in preprocess:
+        return preprocess
+    tokenizer = preprocess["tokenizer"]
+    if version == 1:
+        return preprocess  # already a string; TextPreprocess checks it
+    if not isinstance(tokenizer, dict):
+        raise ModelFormatError(f"Preprocess spec: key 'tokenizer' must be a JSON object (the "
+                               f"tokenizers document; format {version}). Got "
+                               f"{type(tokenizer).__name__}.")
+    try:
+        return {**preprocess, "tokenizer": canonical_json(tokenizer)}
+    except ValueError as e:  # NaN or infinities: not standard JSON
+        raise ModelFormatError(f"Preprocess spec: key 'tokenizer' holds {e}.") from e
 
 
 @contextlib.contextmanager
@@ -559,9 +679,9 @@ def _meta_int(meta: dict[str, str], key: str, source: str) -> int:
 
 
 def _check_version(version: int, source: str) -> None:
-    if version < 1:
-        raise ModelFormatError(f"{source}: metadata '{names.META_FORMAT_VERSION}' must be >= 1. "
-                               f"Got {version}.")
+    if version < names.OLDEST_FORMAT_VERSION:
+        raise ModelFormatError(f"{source}: metadata '{names.META_FORMAT_VERSION}' must be >= "
+                               f"{names.OLDEST_FORMAT_VERSION}. Got {version}.")
     if version > names.FORMAT_VERSION:
         from toolkit_deploy import __version__
 

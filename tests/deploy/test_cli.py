@@ -64,3 +64,20 @@ def test_evaluating_a_run_folder_needs_the_training_stack(colour_folder: Path,
         pytest.skip("the training stack is installed; tests/toolkit cover run evaluation")
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--data", str(colour_folder)])
     assert result.exit_code == 1 and "needs the training stack" in result.output
+
+
+def test_inspect_shows_escape_sequences_in_labels_as_escapes(tmp_path: Path) -> None:
+    import onnx
+
+    from tests.deploy.builders import colour_model_proto
+
+    labels = ("red\x1b]0;pwned\x07", "gr\x1b[2Jeen", "blue\u202e\nfake: line")
+    onnx.save(colour_model_proto(labels=labels), tmp_path / "m.onnx")
+    result = CliRunner().invoke(main, ["inspect", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 0, result.output
+    assert not any(c in result.output for c in ("\x1b", "\x07", "\u202e"))
+    assert "labels     red\\x1b]0;pwned\\x07, gr\\x1b[2Jeen, blue\\u202e\\nfake: line\n" in (
+        result.output)
+    assert "\nfake: line" not in result.output
+    as_json = CliRunner().invoke(main, ["inspect", str(tmp_path / "m.onnx"), "--json"])
+    assert json.loads(as_json.output)["labels"] == list(labels)  # the data itself, unchanged

@@ -244,7 +244,8 @@ def test_missing_metadata_names_the_key(tmp_path: Path) -> None:
 def test_a_newer_format_says_to_upgrade_before_anything_else(tmp_path: Path) -> None:
     meta = {**metadata(), names.META_FORMAT_VERSION: str(names.FORMAT_VERSION + 1)}
     del meta[names.META_LABELS]  # a newer format may have renamed it: the version speaks first
-    with pytest.raises(ModelFormatError, match=r"uses model format 2 \(metadata "
+    newer = names.FORMAT_VERSION + 1
+    with pytest.raises(ModelFormatError, match=rf"uses model format {newer} \(metadata "
                                                r"'toolkit\.format_version'\).*pip install -U "
                                                "toolkit-deploy"):
         Predictor(model_with(tmp_path, meta))
@@ -255,7 +256,7 @@ def test_a_tokenizer_that_does_not_load_is_a_format_error(tmp_path: Path) -> Non
     model = keyword_model_proto()
     meta = {p.key: p.value for p in model.metadata_props}
     pre = json.loads(meta[names.META_PREPROCESS])
-    meta[names.META_PREPROCESS] = json.dumps({**pre, "tokenizer": '{"model": "garbage"}'})
+    meta[names.META_PREPROCESS] = json.dumps({**pre, "tokenizer": {"model": "garbage"}})
     del model.metadata_props[:]
     helper.set_model_props(model, meta)
     onnx.save(model, tmp_path / "text.onnx")

@@ -134,3 +134,33 @@ def test_probs_parquet_and_the_summary_beside_the_table(colour_model: Path, colo
     assert (sidecar["n_files"], sidecar["n_failed"], sidecar["options"]["probs"]) == (10, 1, True)
     assert sidecar["model"] == str(colour_model) and sidecar["files_per_second"] > 0
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_csv_safe_escapes_cells_a_spreadsheet_would_run_as_formulas(tmp_path: Path) -> None:
+    import onnx
+
+    from tests.deploy.builders import colour_model_proto
+
+    labels = ("=cmd|' /C calc'!A0", "+green", "blue")
+    onnx.save(colour_model_proto(labels=labels), tmp_path / "m.onnx")
+    folder = tmp_path / "in"
+    for name, colour in (("=HYPERLINK(1).png", COLOURS["red"]), ("-x.png", COLOURS["green"]),
+                         ("@y.png", COLOURS["blue"]), ("plain.png", COLOURS["blue"])):
+        write_image(folder / name, colour)
+    args = ["score", str(tmp_path / "m.onnx"), str(folder), "--top-k", "1", "-q"]
+    raw = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "raw.csv")])
+    safe = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "safe.csv"), "--csv-safe"])
+    assert raw.exit_code == 0 and safe.exit_code == 0, raw.output + safe.output
+    with open(tmp_path / "raw.csv", newline="") as f:
+        raw_rows = list(csv.DictReader(f))
+    with open(tmp_path / "safe.csv", newline="") as f:
+        safe_rows = list(csv.DictReader(f))
+    assert [r["path"] for r in raw_rows] == ["-x.png", "=HYPERLINK(1).png", "@y.png", "plain.png"]
+    assert [r["path"] for r in safe_rows] == ["'-x.png", "'=HYPERLINK(1).png", "'@y.png",
+                                              "plain.png"]
+    assert [r["label"] for r in safe_rows] == ["'+green", "'=cmd|' /C calc'!A0", "blue", "blue"]
+    assert [r["top1_label"] for r in safe_rows] == [r["label"] for r in safe_rows]
+    assert [r["score"] for r in safe_rows] == [r["score"] for r in raw_rows]  # numbers as they are
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "p.jsonl"), "--csv-safe"])
+    assert refused.exit_code == 1 and "--csv-safe" in refused.output
+    assert not (tmp_path / "p.jsonl").exists()

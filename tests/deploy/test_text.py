@@ -244,3 +244,23 @@ def test_evaluate_refuses_a_table_for_an_image_model(colour_model: Path, tmp_pat
     table.write_text("text,label\nx,red\n", encoding="utf-8")
     with pytest.raises(DatasetError, match="image model is evaluated on a labelled folder"):
         evaluate(colour_model, table)
+
+
+def test_a_csv_quote_never_closed_is_an_error_not_a_swallowed_row(keyword_model: Path,
+                                                                  tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text('text,label\nfootball tonight,sport\n"chips and dip,food\nmore goals,sport\n',
+                     encoding="utf-8")
+    result = CliRunner().invoke(main, ["score", str(keyword_model), str(table), "--out",
+                                       str(tmp_path / "p.csv"), "-q"])
+    assert result.exit_code == 1, result.output
+    assert ("the quote opened in the record starting on line 3 is never closed" in result.output)
+    assert not (tmp_path / "p.csv").exists()
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text('text,label\nfootball tonight,sport\n"chips ""and"" dip",food\n'
+                     '"more\ngoals",sport\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["score", str(keyword_model), str(fixed), "--out",
+                                       str(tmp_path / "p.csv"), "-q"])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "p.csv", newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["1", "2", "3"]

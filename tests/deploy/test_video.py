@@ -134,3 +134,43 @@ def test_a_decoder_crash_costs_one_row_not_the_run(colour_video_model: Path,
     assert [r["label"] for r in rows] == ["red", "green", "blue", ""]
     assert rows[3]["error"].startswith("DecoderCrash: the decoding process died")
     assert summary.n_failed == 1
+
+
+SCRIPT = """import sys
+from toolkit_deploy.score import score
+{guard}print(score(sys.argv[1], sys.argv[2], sys.argv[3], progress=False).n_failed)
+"""
+
+
+def test_score_from_a_script_workers_cannot_import_is_a_clear_error(colour_video_model: Path,
+                                                                    tmp_path: Path) -> None:
+    """Spawned decoding workers import the caller's main module: from standard input they
+    cannot, and an unguarded script re-runs its scoring in them. Each is one clear error, not
+    every file blamed as malformed."""
+    import subprocess
+    import sys
+
+    write_video(tmp_path / "in" / "red.mp4", colour_clip(COLOURS["red"]))
+    args = [str(colour_video_model), str(tmp_path / "in")]
+
+    def run(how: str, guard: str, out: str) -> subprocess.CompletedProcess:
+        code = SCRIPT.format(guard=guard)
+        if how == "stdin":
+            return subprocess.run([sys.executable, "-", *args, str(tmp_path / out)], input=code,
+                                  capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        (tmp_path / f"{out}.py").write_text(code, encoding="utf-8")
+        return subprocess.run([sys.executable, str(tmp_path / f"{out}.py"), *args,
+                               str(tmp_path / out)], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+
+    piped = run("stdin", "", "a.csv")
+    assert piped.returncode == 1
+    assert "WorkerStartError" in piped.stderr and "'<stdin>', not a file they can" in piped.stderr
+    assert not list(tmp_path.glob("a.csv*"))  # refused before any file was made
+    unguarded = run("file", "", "b.csv")
+    assert unguarded.returncode == 1
+    assert "died while starting, before any input" in unguarded.stderr
+    assert "if __name__ == '__main__':" in unguarded.stderr
+    guarded = run("file", "if __name__ == '__main__':\n    ", "c.csv")
+    assert guarded.returncode == 0, guarded.stderr
+    assert guarded.stdout.strip() == "0"

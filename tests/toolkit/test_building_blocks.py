@@ -158,6 +158,44 @@ def test_optimizer_state_survives_a_checkpoint(tmp_path) -> None:
         assert a["param_groups"] == b["param_groups"]
 
 
+def test_a_checkpoint_is_the_same_bytes_at_every_save_and_the_old_form_still_loads(
+        tmp_path) -> None:
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from toolkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = create_optimizer(model, load_recipe("image-cnn", {"optim.name": "adam"}).optim)
+    model(torch.ones(4, 3)).sum().backward()
+    opt.step()
+    loop = LoopState(2, [0.5, -0.25], 1, 1)
+    paths = [tmp_path / f"{i}.safetensors" for i in range(6)]
+    for path in paths:
+        save_checkpoint(path, model, opt, loop, {"scale": 1024.0})
+    assert len({p.read_bytes() for p in paths}) == 1
+
+    # A checkpoint written before this format: four metadata keys, each a JSON string.
+    opt_state = opt.state_dict()
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]
+    scalars = {str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)}
+               for i, s in opt_state["state"].items()}
+    tensors = {k: v for k, v in load_file(paths[0]).items()}
+    save_file(tensors, tmp_path / "old.safetensors", metadata={
+        "loop": json.dumps({"epoch": 2, "best_value": [0.5, -0.25], "best_epoch": 1,
+                            "bad_epochs": 1}),
+        "optim_groups": json.dumps(groups), "optim_scalars": json.dumps(scalars),
+        "scaler": json.dumps({"scale": 1024.0})})
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = create_optimizer(fresh, load_recipe("image-cnn", {"optim.name": "adam"}).optim)
+    assert load_checkpoint(tmp_path / "old.safetensors", fresh, fresh_opt) == (
+        loop, {"scale": 1024.0})
+    assert torch.equal(fresh.weight, model.weight)
+    assert fresh_opt.state_dict()["param_groups"] == opt_state["param_groups"]
+
+
 def test_crop_and_jitter_keep_shape_change_pixels_and_are_seeded() -> None:
     from toolkit.training.augment import color_jitter, random_resized_crop
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import tempfile
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from hypothesis import example, given
 from hypothesis import strategies as st
 

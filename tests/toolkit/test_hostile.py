@@ -135,3 +135,18 @@ def test_weights_of_another_model_are_refused(trained: Trained, tmp_path: Path) 
     save_file({"head.weight": torch.zeros(3, 3)}, run / "weights" / "best.safetensors")
     with pytest.raises(ModelFormatError, match="do not fit the model of this run's recipe"):
         load_run(run).load_model()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_score_or_inspect_of_a_pickle_says_what_it_is_and_never_opens_it(
+        trained: Trained, tmp_path: Path, kind: str) -> None:
+    marker = tmp_path / "MARKER"
+    evil = plant(tmp_path / "model.pt", marker, kind)
+    what = "a Python pickle" if kind == "pickle" else "a zip archive"
+    for args in (["score", str(evil), str(trained.data), "--out", str(tmp_path / "p.csv")],
+                 ["inspect", str(evil)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert f"it is {what}" in result.output and "never unpickles" in result.output
+        assert "Traceback" not in result.output
+    assert not marker.exists() and not (tmp_path / "p.csv").exists()

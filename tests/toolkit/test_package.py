@@ -65,9 +65,47 @@ def test_wheels_are_standard_and_depend_on_exactly_what_the_model_needs(
 def test_bad_names_are_refused(trained: Trained, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["package", str(trained.export.path), "--out",
                                        str(tmp_path), "--name", "My-Model"])
-    assert result.exit_code == 1 and "lower-case letters, digits and underscores" in result.output
-    with pytest.raises(ValueError, match="taken by the toolkit"):
+    assert result.exit_code == 1 and "lower-case letters and digits" in result.output
+    with pytest.raises(ValueError, match="taken by the toolkit's runtime"):
         package_model(trained.export.path, tmp_path, "toolkit")
+
+
+@pytest.mark.parametrize("name", ["json", "os", "numpy", "site", "sitecustomize", "click",
+                                  "tqdm", "onnxruntime", "pil", "av", "toolkit-deploy",
+                                  "onnxruntime-gpu", "typing", "asyncio"])
+def test_names_that_shadow_the_stdlib_or_the_runtime_are_refused(trained: Trained,
+                                                                  tmp_path: Path,
+                                                                  name: str) -> None:
+    result = CliRunner().invoke(main, ["package", str(trained.export.path), "--out",
+                                       str(tmp_path / "dist"), "--name", name])
+    assert result.exit_code == 1, result.output
+    assert "shadow" in result.output and "Choose another" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "dist").exists()
+
+
+def test_an_over_long_name_or_version_is_a_clear_error(trained: Trained, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["package", str(trained.export.path), "--out",
+                                       str(tmp_path / "dist"), "--name", "a" * 300])
+    assert result.exit_code == 1
+    assert "--name is 300 characters long; at most 64" in result.output
+    assert not isinstance(result.exception, OSError)
+    with pytest.raises(ValueError, match="at most 32 characters"):
+        package_model(trained.export.path, tmp_path / "dist", "ok", version="1" * 300)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_hyphenated_name_is_the_distribution_and_command_its_import_has_underscores(
+        trained: Trained, tmp_path: Path) -> None:
+    built = package_model(trained.export.path, tmp_path / "dist", "digits-clf")
+    assert built.model_wheel.name == "digits_clf-0.1.0-py3-none-any.whl"  # PEP 427 escaping
+    files = wheel_files(built.model_wheel)
+    meta = files["digits_clf-0.1.0.dist-info/METADATA"].decode()
+    assert "Name: digits-clf" in meta.splitlines()
+    assert "import digits_clf" in meta and "digits-clf score INPUT" in meta
+    assert files["digits_clf-0.1.0.dist-info/entry_points.txt"].decode() == (
+        "[console_scripts]\ndigits-clf = digits_clf.cli:main\n")
+    assert "from digits_clf import" in files["digits_clf/cli.py"].decode()
+    compile(files["digits_clf/__init__.py"], "digits_clf/__init__.py", "exec")
 
 
 def run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -80,15 +118,15 @@ def test_real_install_without_torch_scores_like_toolkit(trained: Trained, tmp_pa
     installed command and compare every row with `toolkit score`."""
     dist = tmp_path / "dist"
     result = CliRunner().invoke(main, ["package", str(trained.export.path), "--out", str(dist),
-                                       "--name", "shapes_model"])
+                                       "--name", "shapes-model"])
     assert result.exit_code == 0, result.output
     env_dir = tmp_path / "env"
     venv.EnvBuilder(with_pip=True).create(env_dir)
-    python, command = env_dir / "bin" / "python", env_dir / "bin" / "shapes_model"
+    python, command = env_dir / "bin" / "python", env_dir / "bin" / "shapes-model"
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     where = {"cwd": tmp_path, "env": clean}
     install = run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                   "--find-links", str(dist), "shapes_model"], **where)
+                   "--find-links", str(dist), "shapes-model"], **where)
     assert install.returncode == 0, install.stderr
     assert run([str(python), "-c", "import torch"], **where).returncode != 0
     assert run([str(python), "-c", "import toolkit"], **where).returncode != 0

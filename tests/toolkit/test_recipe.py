@@ -1,7 +1,7 @@
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from toolkit.recipe import builtin_recipes, load_recipe, parse_override, parse_recipe
 
@@ -77,3 +77,49 @@ def test_unknown_recipe_and_user_recipe_files(tmp_path: Path) -> None:
     mine.write_text("name = [")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_recipe(mine)
+
+
+@pytest.mark.parametrize(("name", "key", "value", "match"), [
+    ("image-cnn", "model.hidden", [4_000_000_000], r"'model.hidden' must be at most 64 widths, "
+                                                  r"each in \[1, 65536\]"),
+    ("image-cnn", "model.hidden", [8] * 1000, "Got '1000 widths'"),
+    ("image-cnn", "model.channels", [16, 10**9], "'model.channels' must be at most 64 widths"),
+    ("image-cnn", "data.image_size", 100_000, r"'data.image_size' must be an int in \[8, 4096\]"),
+    ("video-cnn", "data.image_size", 100_000, r"'data.image_size' must be an int in \[8, 4096\]"),
+    ("text-bag", "model.embed_dim", 4_000_000_000, r"'model.embed_dim' must be an int in"),
+    ("text-bag", "model.buckets", 10**12, r"'model.buckets' must be an int in"),
+    ("text-encoder", "model.layers", 10**6, r"'model.layers' must be an int in \[1, 64\]"),
+])
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path: Path, name: str,
+                                                               key: str, value: object,
+                                                               match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_recipe(name, {key: value})
+    from click.testing import CliRunner
+
+    from toolkit_deploy.cli import main
+
+    (tmp_path / "data").mkdir()
+    result = CliRunner().invoke(main, ["train", name, "--data", str(tmp_path / "data"), "--out",
+                                       str(tmp_path / "run"), f"--set={key}={value!r}"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert key in result.output
+
+
+def test_deeply_nested_toml_is_a_clear_error(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "deep.toml"
+    path.write_text(f'name = "deep"\nmodality = "image"\n\n[model]\nhidden = {deep}\n',
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="deep.toml nests arrays or tables too deeply"):
+        load_recipe(path)
+    with pytest.raises(ValueError, match="--set model.hidden nests arrays"):
+        parse_override(f"model.hidden={deep}")
+    from click.testing import CliRunner
+
+    from toolkit_deploy.cli import main
+
+    result = CliRunner().invoke(main, ["train", str(path), "--data", str(tmp_path),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "too deeply" in result.output
+    assert not isinstance(result.exception, RecursionError)

@@ -10,7 +10,8 @@ from toolkit_deploy.cli import library_errors
 @click.option("--out", "dist", required=True, type=click.Path(file_okay=False),
               help="Folder for the wheels (created if needed).")
 @click.option("--name", required=True,
-              help="Package, import and command name: lower-case letters, digits, underscores.")
+              help="Package and command name: lower-case letters and digits, words joined by "
+                   "- or _ (e.g. digits-clf); imported with _ for - (digits_clf).")
 @click.option("--version", default="0.1.0", show_default=True, help="The package's version.")
 @click.option("--gpu", is_flag=True,
               help="Depend on onnxruntime-gpu and run on CUDA (an error at load time if CUDA "
@@ -22,7 +23,9 @@ def package(model: str, dist: str, name: str, version: str, gpu: bool) -> None:
     DIST gets NAME's wheel (the model, its sha256, a model card) and the runtime's
     (toolkit-deploy). `pip install --find-links DIST NAME` then gives the command
     `NAME score INPUT --out preds.csv` (the options and output of `toolkit score`), `NAME info`,
-    and `import NAME; NAME.load()`, a ready Predictor that refuses a modified model file.
+    and `import NAME; NAME.load()` (with _ for -), a ready Predictor that refuses a modified
+    model file. Names that would shadow the standard library or the runtime's dependencies
+    (json, numpy, site, ...) are refused.
     """
     from toolkit.packaging import package_model
 

@@ -21,12 +21,12 @@ import hashlib
 import importlib.util
 import os
 import sys
+import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 import torch
 import torch.nn as nn
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from toolkit.export.parity import measure_parity
-from toolkit.export.target import export_opset, retarget
+from toolkit.export.target import export_opset, lowest_ir_version, retarget
 from toolkit.export.variants import Variant, VariantReport, calibration_samples, make_variant
 from toolkit.run import RESULTS, Run, load_run
 from toolkit.training.data import Samples, split_samples
@@ -304,6 +304,8 @@ def export_proven(
     proto = program.model_proto
     if target != (None, None):
         proto = retarget(proto, opset=target[0], target_ort=target[1])
+    # Older runtimes load the file too (ONNX Runtime 1.16 refuses IR 10 before reading a node).
+    proto = lowest_ir_version(proto)
     made_by = _versions()
     spec = replace(
         spec,

@@ -188,6 +188,50 @@ def retarget(proto: onnx.ModelProto, *, opset: int | None = None,
     return model
 
 
+#: The IR version that introduced each tensor element type newer than IR 8's (onnx.proto3's
+#: comments on `DataType`); a file using one cannot be written at a lower IR version.
+_TYPE_IR = {17: 9, 18: 9, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 12,
+            25: 13, 26: 13, 27: 13, 28: 13}
+
+
+def lowest_ir_version(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model at the lowest IR version its opsets and tensor types need.
+
+    The exporter writes the IR version of the onnx it runs with (10 and up), which older
+    runtimes refuse before reading a node ("Unsupported model IR version: 10" from ONNX Runtime
+    1.16) although opset 18 needs only IR 8. The IR metadata that IR 10 added to graphs and
+    nodes (torch's stack traces) goes when the version drops below 10; the model's own
+    `metadata_props` stay. `proto` is not changed.
+
+    Raises:
+        TargetError: The lowered model fails the full ONNX checker.
+    """
+    floor = onnx.helper.find_min_ir_version_for(list(proto.opset_import), ignore_unknown=True)
+    for graph in _graphs(proto.graph):
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            elem = value.type.tensor_type.elem_type
+            floor = max(floor, _TYPE_IR.get(elem, proto.ir_version if elem > 28 else 0))
+        for tensor in graph.initializer:
+            floor = max(floor, _TYPE_IR.get(tensor.data_type,
+                                            proto.ir_version if tensor.data_type > 28 else 0))
+    if proto.functions:  # function overloads and value_info are IR 10
+        floor = max(floor, 10)
+    if floor >= proto.ir_version:
+        return proto
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    model.ir_version = floor
+    if floor < 10:
+        _strip_ir10_metadata(model)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise TargetError(f"Writing this model at IR version {floor} (the lowest its opsets "
+                          f"need) gave an invalid model: {e}\nPass --target-ort with a newer "
+                          "runtime.") from e
+    return model
+
+
 def _oldest_ort() -> tuple[int, int]:
     return min(v for v, (opset, _) in ORT_LIMITS.items() if opset >= MIN_TARGET_OPSET)
 

@@ -18,6 +18,10 @@ import torch
 from toolkit_deploy.errors import ModelFormatError
 
 FILE = "checkpoint.safetensors"
+#: The metadata key holding the loop, optimizer and grad-scaler state as one JSON object.
+#: Checkpoints written before it had four keys, each a JSON string; both are read.
+META_KEY = "toolkit.checkpoint"
+_LEGACY_KEYS = ("loop", "optim_groups", "optim_scalars", "scaler")
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,12 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
             else:
                 scalars.setdefault(str(index), {})[key] = value
     groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
-    meta = {"loop": json.dumps(asdict(loop)), "optim_groups": json.dumps(groups),
-            "optim_scalars": json.dumps(scalars), "scaler": json.dumps(scaler_state)}
+    # One metadata key holding one sorted JSON object: safetensors keeps metadata in a Rust
+    # HashMap, whose order differs from one save to the next (six saves of one state gave six
+    # different files), so several keys would make the same state different bytes.
+    state = {"loop": asdict(loop), "optim_groups": groups, "optim_scalars": scalars,
+             "scaler": scaler_state}
+    meta = {META_KEY: json.dumps(state, sort_keys=True, separators=(",", ":"))}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
@@ -83,18 +91,24 @@ def load_checkpoint(path: Path, model: torch.nn.Module,
 
 def _restore(meta: dict[str, str], tensors: dict[str, torch.Tensor], model: torch.nn.Module,
              optimizer: torch.optim.Optimizer) -> tuple[LoopState, dict[str, Any] | None]:
+    if META_KEY in meta:
+        saved = json.loads(meta[META_KEY])
+        if not isinstance(saved, dict):
+            raise TypeError(f"metadata {META_KEY!r} must be a JSON object")
+    else:  # an earlier checkpoint: one JSON string per key
+        saved = {key: json.loads(meta[key]) for key in _LEGACY_KEYS}
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
-    for index, values in json.loads(meta["optim_scalars"]).items():
+    for index, values in saved["optim_scalars"].items():
         state.setdefault(int(index), {}).update(values)
     current = optimizer.state_dict()["param_groups"]
     # JSON has no tuples; torch's optimizers keep e.g. Adam's betas as one.
-    groups = [{**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()},
+    groups = [{**{k: tuple(v) if isinstance(v, list) else v for k, v in group.items()},
                "params": now["params"]}
-              for saved, now in zip(json.loads(meta["optim_groups"]), current, strict=True)]
+              for group, now in zip(saved["optim_groups"], current, strict=True)]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-    return LoopState(**json.loads(meta["loop"])), json.loads(meta["scaler"])
+    return LoopState(**saved["loop"]), saved["scaler"]

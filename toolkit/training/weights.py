@@ -14,25 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.sniff import what_it_is
 
 #: Suffixes of files that are (or usually hold) Python pickles.
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
-
-
-def what_it_is(path: Path) -> str:
-    """A few words on what a file that is not safetensors holds, from its first bytes."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        return f"a file that cannot be read ({e.strerror or e})"
-    if not head:
-        return "an empty file"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "a Python pickle (what torch.save wrote before PyTorch 1.6)"
-    if head[:4] == b"PK\x03\x04":
-        return "a zip archive (torch.save's format: it holds a pickle)"
-    return "something else"
 
 
 def _refusal(path: Path, error: Exception) -> ModelFormatError:

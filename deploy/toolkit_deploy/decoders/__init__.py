@@ -56,10 +56,19 @@ def create_decoder(modality: str, preprocess: Any, **options: Any) -> Decoder:
         **options: Decoder options that are not part of the model (e.g. a text `encoding`).
 
     Raises:
-        ValueError: The modality has no decoder; the message lists the known ones.
-        TypeError: An option the decoder does not take.
+        ValueError: The modality has no decoder (the message lists the known ones), or an
+            option the decoder does not take (e.g. a text `encoding` for an image model).
     """
+    import inspect
+
     cls = getattr(_module(modality), _MODULES[modality][1])
+    takes = list(inspect.signature(cls.__init__).parameters)[2:]  # after self and the spec
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
+        valid = f"it takes {', '.join(takes)}" if takes else "it takes no options"
+        raise ValueError(f"{flags} does not apply to {modality} models (the {modality} decoder "
+                         f"has no option {', '.join(map(repr, unknown))}: {valid}); drop it.")
     return cls(preprocess, **options)
 
 

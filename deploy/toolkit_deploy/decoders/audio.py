@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from toolkit_deploy.decoders.reading import open_regular, reading
-from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.errors import DecodeError, MissingDependencyError
 from toolkit_deploy.spec import AudioPreprocess
 
 EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -70,7 +70,7 @@ def _libraries() -> tuple[Any, Any]:
         import soundfile
         import soxr
     except ImportError as e:
-        raise ImportError(f"Audio models need soundfile and soxr: {INSTALL}") from e
+        raise MissingDependencyError(f"Audio models need soundfile and soxr: {INSTALL}") from e
     return soundfile, soxr
 
 

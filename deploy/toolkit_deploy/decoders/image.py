@@ -101,6 +101,8 @@ class ImageDecoder:
 
     def _check_pixels(self, image: Image.Image) -> None:
         w, h = image.size
+        if w == 0 or h == 0:  # it has nothing to resize (the scale would divide by zero)
+            raise DecodeError(f"The image is {w}×{h} pixels: empty; expected at least 1×1.")
         if w * h > self.spec.max_pixels:
             raise DecodeError(
                 f"Image claims {w}×{h} = {w * h} pixels, over the limit of {self.spec.max_pixels}; "

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit_deploy.decoders.reading import read_regular, reading
-from toolkit_deploy.errors import DecodeError, ModelFormatError, ends_run
+from toolkit_deploy.errors import DecodeError, MissingDependencyError, ModelFormatError, ends_run
 from toolkit_deploy.spec import TextPreprocess
 
 EXTENSIONS = (".txt",)
@@ -29,7 +29,7 @@ def tokenizer_from_json(document: str) -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError as e:
-        raise ImportError(f"Text models need the `tokenizers` library: {INSTALL}") from e
+        raise MissingDependencyError(f"Text models need the `tokenizers` library: {INSTALL}") from e
     try:
         return Tokenizer.from_str(document)
     except Exception as e:  # tokenizers raises a bare Exception for any bad document
@@ -45,9 +45,12 @@ def check_encoding(encoding: str) -> None:
     import codecs
 
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except LookupError as e:
         raise ValueError(f"Unknown text encoding {encoding!r}: {e}.") from e
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: bytes↔bytes codecs
+        raise ValueError(f"{encoding!r} is a codec but not a text encoding; name the encoding "
+                         "of the text (e.g. utf-8, gb18030, latin-1).")
 
 
 def decode_bytes(data: bytes, encoding: str | None, what: str) -> str:

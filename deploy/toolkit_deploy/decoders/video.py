@@ -19,7 +19,7 @@ import numpy as np
 
 from toolkit_deploy.decoders.image import ImageDecoder
 from toolkit_deploy.decoders.reading import reading, regular_file_size
-from toolkit_deploy.errors import DecodeError
+from toolkit_deploy.errors import DecodeError, MissingDependencyError
 from toolkit_deploy.spec import VideoPreprocess
 
 EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -39,7 +39,7 @@ def _av() -> Any:
     try:
         import av
     except ImportError as e:
-        raise ImportError(f"Video models need PyAV: {INSTALL}") from e
+        raise MissingDependencyError(f"Video models need PyAV: {INSTALL}") from e
     return av
 
 
