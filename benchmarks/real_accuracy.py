@@ -101,7 +101,7 @@ def baseline_row(modality: str, data: Path) -> dict:
 
 
 def measure(corpora: Path, names: list[str], sizes: list[str], seeds: list[int],
-            results: Path, export: bool) -> None:
+            results: Path, export: bool, only_models: set[str] | None = None) -> None:
     done = set()
     if results.exists():
         for line in results.read_text(encoding="utf-8").splitlines():
@@ -109,7 +109,8 @@ def measure(corpora: Path, names: list[str], sizes: list[str], seeds: list[int],
             done.add((row["corpus"], row["size"], row["seed"], row["model"]))
     for name in names:
         info = json.loads((corpora / name / "corpus.json").read_text(encoding="utf-8"))
-        models = ["baseline", *recipes_of(info["modality"])]
+        models = [m for m in ["baseline", *recipes_of(info["modality"])]
+                  if only_models is None or m in only_models]
         for size in sizes:
             for seed in seeds:
                 todo = [m for m in models if (name, size, seed, m) not in done]
@@ -166,6 +167,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("real_accuracy.jsonl"))
     parser.add_argument("--export", action="store_true",
                         help="Export the first seed's runs (parity) and evaluate them torch-free.")
+    parser.add_argument("--models", help="Comma-separated recipes (and `baseline`) to run "
+                        "(default: the baseline and every built-in recipe of the modality).")
     parser.add_argument("--table", action="store_true", help="Only print the table.")
     args = parser.parse_args()
     if not args.table:
@@ -173,7 +176,8 @@ def main() -> None:
                  sorted(p.name for p in args.corpora.iterdir() if (p / "corpus.json").exists()))
         args.results.parent.mkdir(parents=True, exist_ok=True)
         measure(args.corpora, names, args.sizes.split(","),
-                [int(s) for s in args.seeds.split(",")], args.results.resolve(), args.export)
+                [int(s) for s in args.seeds.split(",")], args.results.resolve(), args.export,
+                set(args.models.split(",")) if args.models else None)
     print(table(args.results))
 
 

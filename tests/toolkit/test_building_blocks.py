@@ -26,11 +26,15 @@ def test_every_activation_builds_a_model_that_takes_raw_pixels(activation: str) 
     assert drops == [recipe.model.dropout] * 3
 
 
+#: An image recipe whose `auto` input size is given, so a model is built without data.
+SIZED = {"data.image_size": 32, "data.channels": 3}
+
+
 def test_unknown_names_list_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="valid activations: relu, gelu"):
-        create_model(load_recipe("image-cnn", {"model.activation": "swish"}), 3)
+        create_model(load_recipe("image-cnn", {**SIZED, "model.activation": "swish"}), 3)
     with pytest.raises(ValueError, match="valid families: cnn"):
-        create_model(load_recipe("image-cnn", {"model.family": "vit"}), 3)
+        create_model(load_recipe("image-cnn", {**SIZED, "model.family": "vit"}), 3)
     with pytest.raises(ValueError, match="valid losses: cross_entropy, mse, l1"):
         create_loss("hinge")
     assert list_models("image") == ["cnn"]

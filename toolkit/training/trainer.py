@@ -423,13 +423,15 @@ def _end_epoch(out: Path, phase: Phase, model: torch.nn.Module,
     _save_weights(model, out / runfile.WEIGHTS / "last.safetensors", epoch)
     # Best: strictly better on the monitored figure; a tie in accuracy goes to the lower
     # validation loss (a small validation split often reaches 1.0 early, and the first epoch
-    # there would pick an under-trained model). A full tie keeps the earlier epoch and does
-    # not reset early stopping. Without a validation split best = last.
+    # there would pick an under-trained model). Only the monitored figure itself resets early
+    # stopping (a validation loss that creeps down forever would never let a run stop). A full
+    # tie keeps the earlier epoch. Without a validation split best = last.
     score = ([sign * row[recipe.train.monitor], -row["val_loss"]] if has_val
              else [float(epoch)])
     if loop.best_value is None or score > loop.best_value:
         _save_weights(model, out / runfile.WEIGHTS / "best.safetensors", epoch)
-        loop = LoopState(epoch, score, epoch, 0)
+        improved = loop.best_value is None or score[0] > loop.best_value[0]
+        loop = LoopState(epoch, score, epoch, 0 if improved else loop.bad_epochs + 1)
     else:
         loop = LoopState(epoch, loop.best_value, loop.best_epoch, loop.bad_epochs + 1)
     save_checkpoint(out / phase.checkpoint, model, optimizer, loop,
