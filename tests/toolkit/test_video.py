@@ -53,7 +53,7 @@ def test_same_seed_same_frames() -> None:
 
 
 def test_video_flip_is_the_whole_clip() -> None:
-    data = load_recipe("video-cnn").data
+    data = load_recipe("video-cnn", {"data.flip": "horizontal"}).data
     clips = torch.randint(0, 255, (16, 4, 6, 6, 3), dtype=torch.uint8)
     out = augment(clips, data, torch.Generator().manual_seed(0))
     flipped = [not torch.equal(a, b) for a, b in zip(out, clips, strict=True)]
