@@ -35,7 +35,8 @@ def test_overrides_are_typed_and_validated() -> None:
     [
         ({"optim.lrr": 0.1}, ValueError,
          r"Unknown recipe key\(s\) optim.lrr. Valid keys of \[optim\]: name, lr, weight_decay"),
-        ({"train.epochs": "many"}, TypeError, r"'train.epochs' must be an int or \"auto\". Got 'many'"),
+        ({"train.epochs": "many"}, TypeError,
+         r"'train.epochs' must be an int or \"auto\". Got 'many'"),
         ({"train.epochs": 0}, ValueError, r"'train.epochs' must be an int >= 1 or \"auto\". Got 0"),
         ({"optim.lr": -1.0}, ValueError, r"'optim.lr' must be a float > 0. Got -1.0"),
         ({"model.hidden": 64}, TypeError, r"'model.hidden' must be a list of int"),
