@@ -27,6 +27,7 @@ from typing import Any
 
 from toolkit.recipe import Recipe, parse_recipe, read_toml
 from toolkit.training.data import Split
+from toolkit_deploy.pathtext import path_from_text
 
 RECIPE = "recipe.toml"
 LABELS = "labels.json"
@@ -54,7 +55,7 @@ class Run:
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.info["data_dir"])
+        return Path(path_from_text(self.info["data_dir"]))
 
     def weights(self, which: str = "best") -> Path:
         if which not in ("best", "last"):
@@ -129,6 +130,10 @@ def run_preprocess(recipe: Recipe, folder: Path) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON through a temporary file so a crash never leaves a truncated file."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # whatever failed, no .tmp is left beside the run

@@ -1,6 +1,8 @@
 """Labelled folders: `DIR/<class>/<file>`, optionally split into `DIR/train|val|test/<class>/…`.
 
 Used by evaluation (here, torch-free) and by training, so both read a dataset the same way.
+A class name is a label, stored as text in the model file, so a class folder whose name is not
+UTF-8 is refused with the fix; the files below a class may have any names.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from toolkit_deploy.errors import DatasetError
 from toolkit_deploy.files import list_files
+from toolkit_deploy.pathtext import path_text
 
 SPLITS = ("train", "val", "test")
 
@@ -25,6 +28,7 @@ class LabelledFiles:
         paths: Files, sorted by class then relative path.
         targets: Index into `classes` for each path.
         ignored: Description of files left out (other extensions, hidden), '' if none.
+        unlisted: Folders below the classes that could not be listed, each with why.
     """
 
     root: Path
@@ -32,6 +36,7 @@ class LabelledFiles:
     paths: tuple[Path, ...]
     targets: tuple[int, ...]
     ignored: str = ""
+    unlisted: tuple[tuple[Path, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -61,7 +66,8 @@ def read_labelled(
             error; classes without a folder are allowed (a test set may lack some).
 
     Raises:
-        DatasetError: `root` is missing, has no class folders, or has unexpected classes.
+        DatasetError: `root` is missing, has no class folders, has unexpected classes, or a
+            class folder's name is not UTF-8.
     """
     root = Path(root)
     if not root.is_dir():
@@ -79,21 +85,30 @@ def read_labelled(
             "be inside DIR/<class>/. Move them into a class folder or elsewhere."
         )
     if classes is not None:
-        unknown = [f for f in folders if f not in classes]
+        unknown = [path_text(f) for f in folders if f not in classes]
         if unknown:
             raise DatasetError(
-                f"{root} has class folders {unknown} that are not labels of the model. "
-                f"Expected a subset of {list(classes)}."
+                f"{path_text(str(root))} has class folders {unknown} that are not labels of the "
+                f"model. Expected a subset of {list(classes)}."
             )
         names = tuple(classes)
     else:
+        for folder in folders:
+            if path_text(folder) != folder:
+                raise DatasetError(
+                    f"Class folder {path_text(str(root / folder))} has a name that is not UTF-8 "
+                    "text (shown quoted, its other bytes as \\xHH); a class name becomes a "
+                    "label in the model file, which is text. Rename the folder in UTF-8 (e.g. "
+                    "convmv -f latin1 -t utf8 -r --notest DIR).")
         names = tuple(folders)
     paths: list[Path] = []
     targets: list[int] = []
     ignored = []
+    unlisted: list[tuple[Path, str]] = []
     for name in folders:
         listing = list_files(root / name, extensions)
-        if not listing.files:
+        unlisted += listing.unlisted
+        if not listing.files and not listing.unlisted:
             raise DatasetError(
                 f"Class folder {root / name} holds no files with extensions "
                 f"{', '.join(extensions)}. Add samples or remove the folder."
@@ -102,4 +117,5 @@ def read_labelled(
         targets += [names.index(name)] * len(listing.files)
         if listing.ignored:
             ignored.append(f"{name}: {listing.describe_ignored()}")
-    return LabelledFiles(root, names, tuple(paths), tuple(targets), "; ".join(ignored))
+    return LabelledFiles(root, names, tuple(paths), tuple(targets), "; ".join(ignored),
+                         tuple(unlisted))

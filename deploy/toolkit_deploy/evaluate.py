@@ -13,6 +13,7 @@ from toolkit_deploy import tables
 from toolkit_deploy.dataset import find_splits, read_labelled
 from toolkit_deploy.errors import DatasetError, DecodeError
 from toolkit_deploy.metrics import classification_metrics
+from toolkit_deploy.pathtext import path_text
 from toolkit_deploy.perturb import Perturbation, PerturbedDecoder, parse_perturbations
 from toolkit_deploy.pipeline import Model, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
@@ -77,7 +78,9 @@ def labelled_inputs(
     data: Path, extensions: tuple[str, ...], labels: tuple[str, ...], *,
     text_column: str = "text", label_column: str = "label", encoding: str | None = None,
 ) -> tuple[list[Any], list[int], list[str]]:
-    """Sources, target indices and display names of a labelled folder or table of texts.
+    """Sources, target indices and display names of a labelled folder or table of texts. A name
+    is the path relative to `data`, as text (`pathtext`); a folder that cannot be listed is an
+    error source (target -1), after the files.
 
     Raises:
         DatasetError: The data's labels are not among `labels`, or the layout is wrong.
@@ -93,10 +96,12 @@ def labelled_inputs(
             )
         sources = [r.text if r.text is not None else DecodeError(r.error) for r in rows]
         targets = [labels.index(r.label) if r.label is not None else -1 for r in rows]
-        return sources, targets, [f"{data.name}:{r.id}" for r in rows]
+        return sources, targets, [path_text(f"{data.name}:{r.id}") for r in rows]
     dataset = read_labelled(data, extensions, labels)
-    names = [p.relative_to(data).as_posix() for p in dataset.paths]
-    return list(dataset.paths), list(dataset.targets), names
+    names = [path_text(p.relative_to(data).as_posix())
+             for p in (*dataset.paths, *(f for f, _ in dataset.unlisted))]
+    return ([*dataset.paths, *(DecodeError(why) for _, why in dataset.unlisted)],
+            [*dataset.targets, *([-1] * len(dataset.unlisted))], names)
 
 
 def evaluate_with(
@@ -144,14 +149,15 @@ def evaluate_with(
             if preds[-1] != targets[-1]:
                 wrong.append((-float(p.probs.max()), p.index, targets[-1], preds[-1]))
     if not targets:
-        raise DatasetError(f"No file of {folder} could be scored; first error: {errors[0]}.")
+        raise DatasetError(f"No file of {path_text(str(folder))} could be scored; first error: "
+                           f"{errors[0]}.")
     clean = float(np.mean(np.asarray(preds) == np.asarray(targets)))
     robustness = [
         _robustness(model, p, strength, seed, sources, truth, batch_size, workers, clean)
         for p, strength in parse_perturbations(perturb, model.decoder.modality)]
     result = {
-        "model": str(model.path),
-        "data": str(folder),
+        "model": path_text(str(model.path)),
+        "data": path_text(str(folder)),
         "split": split_name,
         **classification_metrics(targets, preds, model.labels, np.stack(probs)),
         "n_failed": len(errors),
@@ -169,7 +175,7 @@ def evaluate_with(
             worst.append({"name": names[index], "true": model.labels[true],
                           "predicted": model.labels[predicted], "confidence": -confidence,
                           "html": render(decoder.modality, decoded, text)})
-        result["report"] = str(write_report(result, worst, decoder.modality, report))
+        result["report"] = path_text(str(write_report(result, worst, decoder.modality, report)))
     return result
 
 

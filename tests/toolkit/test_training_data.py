@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.training.data import Split, fingerprint, make_split
+from toolkit.training.data import Split, fingerprint, make_split, split_samples
 from toolkit_deploy.errors import DatasetError
 
 EXT = (".png",)
@@ -121,3 +121,50 @@ def test_a_file_that_makes_the_decoder_library_raise_names_itself_in_training(
                                               r"EXIF metadata is malformed \(SyntaxError"):
             dataset = decoded_dataset(samples, decoder, cache, 8 * 8 * 3)
             [dataset[i] for i in range(len(dataset))]
+
+
+def test_file_names_that_are_not_utf8_train_and_class_names_are_refused(shapes: Path,
+                                                                         tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.toolkit.conftest import TINY
+    from toolkit.recipe import load_recipe
+    from toolkit.run import load_run
+    from toolkit.training.trainer import train
+
+    data = tmp_path / "data"
+    shutil.copytree(shapes, data)
+    first = sorted((data / "circle").iterdir())[0]
+    bad = first.with_name(os.fsdecode(b"bad\xff") + first.name)
+    first.rename(bad)
+    split = make_split(data, EXT, 0.2, 0.2, seed=0)
+    names = [rel for part in (split.train, split.val, split.test) for rel, _ in part]
+    assert f'"circle/bad\\xff{first.name}"' in names  # the quoted form (toolkit_deploy.pathtext)
+    fingerprint(data, split)  # reads every file, the badly named one included
+
+    # The repository's recipe file (the built-in name resolves to the installed package's).
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "image-cnn.toml",
+                         {**TINY, "model.channels": [4, 8], "model.hidden": [8],
+                          "train.epochs": 1})
+    run = train(recipe, data, tmp_path / "run", device="cpu", progress=False)
+    saved = load_run(run.path).split  # split.json holds the quoted name, read back exactly
+    items = (*saved.train, *saved.val, *saved.test)
+    assert f'"circle/bad\\xff{first.name}"' in [rel for rel, _ in items]
+    assert bad in split_samples(data, items).sources
+    assert not list(run.path.glob("*.tmp"))
+
+    # A class name becomes a label, which is text: a clear error, and no run folder debris.
+    (data / "circle").rename(data / os.fsdecode(b"circl\xe9"))
+    with pytest.raises(DatasetError, match=r'Class folder ".*circl\\xe9" has a name that is '
+                                           "not UTF-8 text"):
+        make_split(data, EXT, 0.2, 0.2, seed=0)
+    refused = subprocess.run(
+        [str(Path(sys.executable).with_name("toolkit")), "train",
+         str(Path(__file__).parents[2] / "recipes" / "image-cnn.toml"), "--data", str(data),
+         "--out", str(tmp_path / "refused")], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1, refused.stderr
+    assert "not UTF-8 text" in refused.stderr and "Traceback" not in refused.stderr
+    assert not list(tmp_path.glob("refused/*.tmp"))

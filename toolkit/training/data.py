@@ -17,9 +17,11 @@ from torch.utils.data import Dataset
 from toolkit_deploy.dataset import LabelledFiles, find_splits, read_labelled
 from toolkit_deploy.decoders import Decoder
 from toolkit_deploy.errors import DatasetError, DecodeError, ends_run, error_message
+from toolkit_deploy.pathtext import path_from_text, path_text
 from toolkit_deploy.tables import TextRow, read_table
 
-#: (path relative to the data folder, or row number in a table; class index)
+#: (path relative to the data folder, as text (`pathtext`: a name that is not UTF-8 is quoted),
+#: or row number in a table; class index)
 Items = tuple[tuple[str, int], ...]
 
 #: `data.cache = "auto"` keeps a split in memory up to this size.
@@ -67,8 +69,13 @@ class Split:
 
 
 def _items(files: LabelledFiles, data_dir: Path) -> Items:
+    if files.unlisted:
+        folder, why = files.unlisted[0]
+        raise DatasetError(f"{len(files.unlisted)} folders of {path_text(str(data_dir))} cannot "
+                           f"be listed, e.g. {path_text(str(folder))}: {why} Training would "
+                           "silently lack their files; make them readable, or move them out.")
     return tuple(
-        (p.relative_to(data_dir).as_posix(), t)
+        (path_text(p.relative_to(data_dir).as_posix()), t)
         for p, t in zip(files.paths, files.targets, strict=True)
     )
 
@@ -172,7 +179,7 @@ def fingerprint(data_dir: str | os.PathLike, split: Split) -> str:
         for rel, target in getattr(split, name):
             digest.update(f"{name}\0{rel}\0{target}\0".encode())
             if not table:
-                _hash_file(digest, Path(data_dir, rel))
+                _hash_file(digest, Path(data_dir, path_from_text(rel)))
     if table:
         _hash_file(digest, Path(data_dir))
     return digest.hexdigest()
@@ -211,8 +218,8 @@ def split_samples(data_dir: str | os.PathLike, items: Items, data: Any = None) -
         picked = [rows[int(rel)] for rel, _ in items]
         return Samples(tuple(r.text for r in picked), targets,
                        tuple(f"{data_dir} row {r.id}" for r in picked))
-    paths = tuple(data_dir / rel for rel, _ in items)
-    return Samples(paths, targets, tuple(map(str, paths)))
+    paths = tuple(data_dir / path_from_text(rel) for rel, _ in items)
+    return Samples(paths, targets, tuple(path_text(str(p)) for p in paths))
 
 
 class DecodedFiles(Dataset):

@@ -46,6 +46,7 @@ from toolkit.training.optim import create_optimizer, lr_factor
 from toolkit_deploy.decoders import create_decoder, decoder_extensions
 from toolkit_deploy.errors import DatasetError, DecodeError, DeviceError
 from toolkit_deploy.metrics import classification_metrics
+from toolkit_deploy.pathtext import path_text
 
 
 def resolve_torch_device(device: str) -> torch.device:
@@ -255,7 +256,7 @@ def _write_start(out: Path, recipe: Recipe, split: Split, data_dir: Path,
     runfile.write_json(out / runfile.LABELS, list(split.classes))
     runfile.write_json(out / runfile.SPLIT, split.to_dict())
     runfile.write_json(out / runfile.INFO, {
-        "recipe": recipe.name, "data_dir": str(data_dir),
+        "recipe": recipe.name, "data_dir": path_text(str(data_dir)),
         "data_fingerprint": fingerprint(data_dir, split),
         "n_samples": {s: len(getattr(split, s)) for s in ("train", "val", "test")},
         "auto": chosen, "device": str(device), "world_size": world.size,
