@@ -30,6 +30,10 @@ class OutputError(ToolkitError, OSError):
     size limit, a folder that is not writable. The message says where, why, and what was kept."""
 
 
+class OutputInUseError(OutputError):
+    """Another run is writing the same output (it holds the output's lock file)."""
+
+
 class DeviceError(ToolkitError, RuntimeError):
     """The requested execution device is not usable; raised instead of silently using another."""
 

@@ -1,12 +1,14 @@
-"""Finding input files: a sorted, recursive walk that says what it left out.
+"""Finding input files: a sorted, recursive walk that says what it left out; and hashing files.
 
 Hidden files and folders (names starting with '.') and files whose extension the model's decoder
 does not read are not inputs; they are counted so that commands can report them, never dropped
-silently.
+silently. A folder that cannot be listed (no permission, a path past PATH_MAX) is kept with its
+error, so that commands make it an error row: its files are not silently lost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,11 +23,13 @@ class FileList:
         root: The folder walked (or the file's parent when a single file was given).
         files: Input files, sorted by their path relative to `root`.
         ignored: Count of skipped files per extension ('' for none, 'hidden' for dotfiles).
+        unlisted: Folders under `root` that could not be listed, each with why, sorted.
     """
 
     root: Path
     files: tuple[Path, ...]
     ignored: Counter = field(default_factory=Counter)
+    unlisted: tuple[tuple[Path, str], ...] = ()
 
     def relative(self, path: Path) -> str:
         """`path` relative to the root, with '/' separators (stable across platforms)."""
@@ -57,7 +61,7 @@ def select(listing: FileList, include: tuple[str, ...] = (),
             ignored["--exclude"] += 1
         else:
             kept.append(path)
-    return FileList(listing.root, tuple(kept), ignored)
+    return FileList(listing.root, tuple(kept), ignored, listing.unlisted)
 
 
 def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList:
@@ -65,7 +69,7 @@ def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList
 
     Symlinked files are followed; symlinked folders are not descended into, so a symlink loop can
     never hang the walk. A `root` that is a file is returned as the only input whatever its
-    extension, since the user named it.
+    extension, since the user named it. Folders that cannot be listed are in `unlisted`.
 
     Raises:
         FileNotFoundError: `root` does not exist.
@@ -77,7 +81,13 @@ def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList
         raise FileNotFoundError(f"Input {root} does not exist; expected a file or a folder.")
     found: list[Path] = []
     ignored: Counter = Counter()
-    for dirpath, dirnames, filenames in os.walk(root):
+    unlisted: list[tuple[Path, str]] = []
+
+    def unlistable(error: OSError) -> None:
+        unlisted.append((Path(error.filename), f"The folder cannot be listed, so its files were "
+                         f"not read: {error.strerror or error}."))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
         hidden = [d for d in dirnames if d.startswith(".")]
         ignored["hidden"] += len(hidden)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -97,4 +107,14 @@ def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList
                 ignored[ext] += 1
     ignored = Counter({k: v for k, v in ignored.items() if v})
     found.sort(key=lambda p: p.relative_to(root).as_posix())
-    return FileList(root, tuple(found), ignored)
+    unlisted.sort(key=lambda u: u[0].relative_to(root).as_posix())
+    return FileList(root, tuple(found), ignored, tuple(unlisted))
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,9 +4,7 @@ integrity check, and its command line (`NAME score`, `NAME info`).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,15 +12,8 @@ from typing import Any
 import click
 
 from toolkit_deploy.errors import ModelFormatError
+from toolkit_deploy.files import sha256_of
 from toolkit_deploy.predictor import Predictor
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_checked(path: Path, sha256: str, device: str = "cpu", threads: int | None = None,

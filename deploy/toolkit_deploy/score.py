@@ -10,13 +10,15 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
-from toolkit_deploy.files import list_files, select
+from toolkit_deploy.files import list_files, select, sha256_of
+from toolkit_deploy.locking import output_lock
+from toolkit_deploy.pathtext import path_from_text, path_text
 from toolkit_deploy.pipeline import DEFAULT_TIMEOUT, Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
 from toolkit_deploy.tablewriter import FORMATS, TableWriter, partial_paths
@@ -35,6 +37,8 @@ class ScoreSummary:
         output: The predictions table.
         ignored: Files under the input that were not inputs ('' if none).
         device: Device the model ran on.
+        already_complete: `resume` found this run's table finished; nothing was scored (the
+            other figures are the finished run's).
     """
 
     n_files: int
@@ -44,15 +48,21 @@ class ScoreSummary:
     output: str
     ignored: str
     device: str
+    already_complete: bool = False
 
     @property
     def files_per_second(self) -> float:
         return self.n_files / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "files_per_second": self.files_per_second}
+        data = {**asdict(self), "files_per_second": self.files_per_second}
+        del data["already_complete"]
+        return data
 
     def describe(self) -> str:
+        if self.already_complete:
+            return (f"{self.output} is already complete ({self.n_scored}/{self.n_files} inputs "
+                    f"scored, {self.n_failed} failed); nothing to resume")
         text = (
             f"scored {self.n_scored}/{self.n_files} inputs, {self.n_failed} failed, in "
             f"{self.seconds:.2f} s ({self.files_per_second:.1f}/s, {self.device}) "
@@ -182,18 +192,6 @@ def score(
         raise ValueError(
             f"Output {out} has an unsupported extension; expected one of {', '.join(FORMATS)}."
         )
-    sidecar = summary_path(out)
-    for existing in (out, sidecar):
-        if existing.exists() and not overwrite:
-            raise FileExistsError(
-                f"Output {existing} already exists; pass --overwrite (overwrite=True) to replace "
-                "it, or choose another path."
-            )
-    if partial_paths(out)[0].exists() and not (resume or overwrite):
-        raise FileExistsError(
-            f"An interrupted run left {partial_paths(out)[0]}; pass --resume to continue it, or "
-            "--overwrite to start again."
-        )
     if csv_safe and out.suffix.lower() != ".csv":
         raise ValueError(f"--csv-safe (csv_safe=True) escapes spreadsheet formulas in .csv "
                          f"tables; {out.name} is {out.suffix} and needs no escaping. Drop it.")
@@ -203,50 +201,98 @@ def score(
         from toolkit_deploy.ray_score import ray_module
 
         ray_module()  # before any file is made: without Ray, nothing is left behind
-    predictor = as_predictor(model, device, threads, encoding)
-    if engine == "local" and getattr(predictor.decoder, "isolate", False):
-        from toolkit_deploy.pipeline import check_spawnable_main
+    with output_lock(out):  # held to the end: a second run on `out` is refused, not interleaved
+        sidecar = summary_path(out)
+        partial = partial_paths(out)[0]
+        # --resume on a finished table (a retried step) is checked against the run's
+        # fingerprint below, once the model and the inputs are known.
+        finished = resume and not overwrite and out.exists() and not os.path.lexists(partial)
+        for existing in (out, sidecar):
+            if existing.exists() and not (overwrite or finished):
+                raise FileExistsError(
+                    f"Output {existing} already exists; pass --overwrite (overwrite=True) to "
+                    "replace it, or choose another path."
+                )
+        if os.path.lexists(partial) and not (resume or overwrite):
+            raise FileExistsError(
+                f"An interrupted run left {partial}; pass --resume to continue it, or "
+                "--overwrite to start again."
+            )
+        predictor = as_predictor(model, device, threads, encoding)
+        if engine == "local" and getattr(predictor.decoder, "isolate", False):
+            from toolkit_deploy.pipeline import check_spawnable_main
 
-        check_spawnable_main()  # before any file is made
-    if not 0 <= top_k <= len(predictor.labels):
-        raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
-    sources, keys, ignored = _inputs(predictor, Path(inputs), text_column, id_column, encoding,
-                                     selection or Selection())
+            check_spawnable_main()  # before any file is made
+        if not 0 <= top_k <= len(predictor.labels):
+            raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
+        inputs = Path(inputs)
+        sources, keys, ignored = _inputs(predictor, inputs, text_column, id_column, encoding,
+                                         selection or Selection())
+        options = {"top_k": top_k, "probs": probs, "text_column": text_column,
+                   "id_column": id_column, "encoding": encoding}
+        if csv_safe:  # a table resumed with and without it would mix escaped and raw rows
+            options["csv_safe"] = True
+        fingerprint = _fingerprint(predictor, inputs, sources, keys, options)
+        if finished:
+            return _finished(out, fingerprint)
+        return _write(predictor, inputs, out, sources, keys, ignored, options, fingerprint,
+                      ScoreRun(top_k, probs, batch_size, workers, resume, engine, address,
+                               threads, timeout, progress, csv_safe))
 
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """How `score` runs, once its inputs are known (its arguments of the same names)."""
+
+    top_k: int
+    probs: bool
+    batch_size: int
+    workers: int | None
+    resume: bool
+    engine: str
+    address: str | None
+    threads: int | None
+    timeout: float | None
+    progress: bool
+    csv_safe: bool
+
+
+def _write(predictor: Predictor, inputs: Path, out: Path, sources: list[Any],
+           keys: list[dict[str, str]], ignored: str, options: dict[str, Any], fingerprint: str,
+           run: ScoreRun) -> ScoreSummary:
+    """Score `sources` into the table at `out` and its summary."""
     from tqdm import tqdm
 
     started = time.perf_counter()
-    fields = columns(top_k, tuple(keys[0]) if keys else ("path",),
-                     predictor.labels if probs else ())
-    options = {"top_k": top_k, "probs": probs, "text_column": text_column,
-               "id_column": id_column, "encoding": encoding}
-    if csv_safe:  # a table resumed with and without it would mix escaped and raw rows
-        options["csv_safe"] = True
+    table_fields = columns(run.top_k, tuple(keys[0]) if keys else ("path",),
+                           predictor.labels if run.probs else ())
+    if run.csv_safe:
         from toolkit_deploy.csvsafe import csv_safe as safe_cell
         from toolkit_deploy.csvsafe import csv_safe_row
 
-        fields = [safe_cell(f) for f in fields]
-    fingerprint = _fingerprint(predictor, keys, options)
-    writer = TableWriter(out, fields, fingerprint, resume)
+        table_fields = [safe_cell(f) for f in table_fields]
+    writer = TableWriter(out, table_fields, fingerprint, run.resume, len(sources))
     skip = writer.done
     stream = None
     try:
-        if engine == "local":
-            stream = predict_files(predictor, sources[skip:], batch_size, workers,
-                                   timeout=timeout)
+        if run.engine == "local":
+            stream = predict_files(predictor, sources[skip:], run.batch_size, run.workers,
+                                   timeout=run.timeout)
         else:
             from toolkit_deploy.ray_score import ray_predictions
 
-            stream = ray_predictions(predictor, sources[skip:], batch_size, workers, address,
-                                     threads, {"encoding": encoding} if encoding else {})
+            encoding = options["encoding"]
+            stream = ray_predictions(predictor, sources[skip:], run.batch_size, run.workers,
+                                     run.address, run.threads,
+                                     {"encoding": encoding} if encoding else {})
         bar = tqdm(
             stream, total=len(sources), initial=skip, unit="input", desc="score",
-            file=sys.stderr, disable=None if progress else True,
+            file=sys.stderr, disable=None if run.progress else True,
         )
         for prediction in bar:
             row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
-                                 top_k, probs)
-            if csv_safe:
+                                 run.top_k, run.probs)
+            if run.csv_safe:
                 row = csv_safe_row(row)
             writer.write(row, prediction.probs is None)
         failed = writer.failed
@@ -255,16 +301,20 @@ def score(
             n_scored=len(sources) - failed,
             n_failed=failed,
             seconds=time.perf_counter() - started,
-            output=str(out),
+            output=path_text(str(out)),
             ignored=ignored,
             device=predictor.device,
         )
-        # The summary is staged first and moved into place after the table, so that a failure
-        # (a full disk) leaves the earlier table and summary, and a resumable partial table.
-        staged = stage_text(sidecar, json.dumps({
-            **summary.to_dict(), "model": str(predictor.path), "inputs": str(inputs),
-            "options": {**options, "batch_size": batch_size}, "fingerprint": fingerprint,
-            "resumed_after": skip,
+        writer.finish()
+        # The summary is staged before the table is moved into place and replaces the earlier
+        # one after it, so that a failure (a full disk) leaves the earlier table and summary,
+        # and a resumable partial table. It records the table's sha256, which --resume on a
+        # finished table checks.
+        staged = stage_text(summary_path(out), json.dumps({
+            **summary.to_dict(), "model": path_text(str(predictor.path)),
+            "inputs": path_text(str(inputs)),
+            "options": {**options, "batch_size": run.batch_size}, "fingerprint": fingerprint,
+            "table_sha256": writer.sha256, "resumed_after": skip,
         }, indent=2, ensure_ascii=False) + "\n")
     except BaseException:
         writer.abort()
@@ -276,19 +326,57 @@ def score(
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    os.replace(staged, sidecar)
+    os.replace(staged, summary_path(out))
     return summary
 
 
-def _fingerprint(predictor: Predictor, keys: list[dict[str, str]],
-                 options: dict[str, Any]) -> str:
-    """sha256 of what the rows depend on: the model file, the inputs in order, the options."""
-    import hashlib
+def _finished(out: Path, fingerprint: str) -> ScoreSummary:
+    """--resume on a finished table: its summary, when it is this very run's table (same model,
+    inputs and options, no input changed, the table as written); a no-op."""
+    sidecar = summary_path(out)
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint:
+        raise FileExistsError(
+            f"Output {out} is a finished table, but {sidecar} does not record this run: another "
+            "model, other inputs or options, or an input file changed since. --resume only "
+            "finishes or confirms a table of the same run; pass --overwrite to score again, or "
+            "choose another path.")
+    if recorded.get("table_sha256") != sha256_of(out):
+        raise FileExistsError(
+            f"Output {out} was changed after its run finished (its sha256 is not the one in "
+            f"{sidecar}); pass --overwrite to score again.")
+    try:
+        return ScoreSummary(**{f.name: recorded[f.name] for f in fields(ScoreSummary)
+                               if f.name != "already_complete"}, already_complete=True)
+    except (KeyError, TypeError) as e:
+        raise FileExistsError(f"{sidecar} is not a summary of this run ({e}); pass --overwrite "
+                              "to score again.") from e
 
-    from toolkit_deploy.packaged import sha256_of
+
+def _stamp(path: Path) -> list[int] | None:
+    """Size and modification time of an input file (None when it cannot be read): a file
+    changed under the same name changes the run's fingerprint, without reading every input."""
+    try:
+        status = path.stat()
+    except (OSError, ValueError):
+        return None
+    return [status.st_size, status.st_mtime_ns]
+
+
+def _fingerprint(predictor: Predictor, inputs: Path, sources: list[Any],
+                 keys: list[dict[str, str]], options: dict[str, Any]) -> str:
+    """sha256 of what the rows depend on: the model file, the inputs in order (with the size
+    and modification time of each file, and of INPUT when it is a table or manifest), the
+    options."""
+    import hashlib
 
     digest = hashlib.sha256(sha256_of(predictor.path).encode())
     digest.update(json.dumps(keys, ensure_ascii=False).encode())
+    stamps = [_stamp(s) for s in sources if isinstance(s, Path)]
+    digest.update(json.dumps([_stamp(inputs) if inputs.is_file() else None, stamps]).encode())
     digest.update(json.dumps(options, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -308,19 +396,26 @@ def _inputs(predictor: Predictor, inputs: Path, text_column: str, id_column: str
                              f"paths. Got {inputs}.")
         rows = tables.read_table(inputs, text_column=selection.path_column, encoding=encoding)
         base = inputs.parent
-        sources = [base / r.text.strip() if r.text is not None else DecodeError(r.error)
-                   for r in rows]
-        return sources, [{"path": (r.text or "").strip()} for r in rows], ""
+        # A manifest's paths may be a predictions table's, quoted (`pathtext`).
+        named = [path_from_text(r.text.strip()) if r.text is not None else None for r in rows]
+        sources = [base / n if n is not None else DecodeError(r.error)
+                   for n, r in zip(named, rows, strict=True)]
+        return sources, [{"path": path_text(n or "")} for n in named], ""
     if is_text_table(predictor, inputs):
         rows = tables.read_table(inputs, text_column=text_column, id_column=id_column,
                                  encoding=encoding)
         sources = [r.text if r.text is not None else DecodeError(r.error)
                    for r in rows]
-        return sources, [{"path": inputs.name, "id": r.id} for r in rows], ""
+        return sources, [{"path": path_text(inputs.name), "id": r.id} for r in rows], ""
     listing = select(list_files(inputs, predictor.decoder.extensions), selection.include,
                      selection.exclude)
-    keys = [{"path": listing.relative(p)} for p in listing.files]
-    return list(listing.files), keys, listing.describe_ignored()
+    # A folder that cannot be listed is an error row in its place (its files are not lost
+    # silently), so the run's exit code says that some inputs failed.
+    entries = sorted([(listing.relative(p), p) for p in listing.files]
+                     + [(listing.relative(f), DecodeError(why)) for f, why in listing.unlisted],
+                     key=lambda entry: entry[0])
+    keys = [{"path": path_text(rel)} for rel, _ in entries]
+    return [source for _, source in entries], keys, listing.describe_ignored()
 
 
 @dataclass(frozen=True)

@@ -118,27 +118,36 @@ def _row(id_: str, record: dict, text_column: str, label_column: str | None) -> 
 
 def _csv_rows(text: str, path: Path, text_column: str, label_column: str | None,
               id_column: str | None) -> list[TextRow]:
-    # strict: a quote that is never closed is an error at the end of the file, instead of one
-    # field silently swallowing every row after it.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    found = list(reader.fieldnames or [])
-    _check_columns(path, found, text_column, label_column, id_column)
-    id_column = id_column or ("id" if "id" in found else None)
-    rows = []
-    start = reader.line_num + 1  # the line the next record starts on
+    # The csv module refuses a field over 131,072 characters, which ends the reading of the whole
+    # table; the field cannot be longer than the file, so that is the limit here, and a text too
+    # long for the model is that row's error (the decoder's max_bytes), as in a .jsonl table.
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(len(text), previous))
     try:
-        for number, record in enumerate(reader, start=1):
-            id_ = str(record[id_column]) if id_column and record[id_column] else str(number)
-            rows.append(_row(id_, record, text_column, label_column))
-            start = reader.line_num + 1
-    except csv.Error as e:
-        if "unexpected end of data" in str(e):
-            raise DatasetError(
-                f"{path} is not a valid CSV file: the quote opened in the record starting on "
-                f"line {start} is never closed, so that field would swallow every line after "
-                'it, to the end of the file. Close the quote, or double a quote inside a quoted '
-                'field ("").') from e
-        raise DatasetError(f"{path} is not a valid CSV file (line {reader.line_num}): {e}") from e
+        # strict: a quote that is never closed is an error at the end of the file, instead of
+        # one field silently swallowing every row after it.
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        found = list(reader.fieldnames or [])
+        _check_columns(path, found, text_column, label_column, id_column)
+        id_column = id_column or ("id" if "id" in found else None)
+        rows = []
+        start = reader.line_num + 1  # the line the next record starts on
+        try:
+            for number, record in enumerate(reader, start=1):
+                id_ = str(record[id_column]) if id_column and record[id_column] else str(number)
+                rows.append(_row(id_, record, text_column, label_column))
+                start = reader.line_num + 1
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise DatasetError(
+                    f"{path} is not a valid CSV file: the quote opened in the record starting on "
+                    f"line {start} is never closed, so that field would swallow every line after "
+                    'it, to the end of the file. Close the quote, or double a quote inside a '
+                    'quoted field ("").') from e
+            raise DatasetError(f"{path} is not a valid CSV file (line {reader.line_num}): "
+                               f"{e}") from e
+    finally:
+        csv.field_size_limit(previous)
     return rows
 
 
