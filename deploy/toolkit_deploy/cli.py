@@ -192,7 +192,8 @@ def score_options(device: str = "cpu") -> Callable:
                           "[default: start a local Ray]"),
         click.option("--resume", is_flag=True,
                      help="Continue the table an interrupted run (same model, inputs, options) "
-                          "left as OUT.partial: no row twice, none missing."),
+                          "left as OUT.partial: no row twice, none missing. On a finished table "
+                          "of the same run: nothing to do, exit as that run did."),
         click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
                      help="Seconds one input may take to decode (any modality) before it "
                           "becomes a DecodeTimeout error row (a video's worker process is "

@@ -160,7 +160,9 @@ def score(
         encoding: Encoding of text files (default UTF-8, with or without BOM).
         probs: Add every class's probability as a column `prob_<label>`.
         resume: Continue the table an interrupted run with the same model, inputs and options
-            left (`<out>.partial`); its committed rows are kept, the rest are scored.
+            left (`<out>.partial`); its committed rows are kept, the rest are scored. On a
+            finished table of the same run (its summary's fingerprint and sha256 match), a
+            no-op that returns that run's summary (`already_complete`).
         selection: `--include` / `--exclude` globs, or INPUT as a manifest of paths.
         engine: `local` (this process: decoding threads or processes, one session) or `ray`
             (Ray Data actors, one session each: `toolkit_deploy.ray_score`; `workers` is then
@@ -175,8 +177,10 @@ def score(
             CSV output only.
 
     Raises:
-        FileExistsError: `out` exists and `overwrite` is False, or an interrupted run's partial
-            table is there and neither `resume` nor `overwrite` is given.
+        FileExistsError: `out` exists and `overwrite` is False (with `resume`: and it is not this
+            run's finished table), or an interrupted run's partial table is there and neither
+            `resume` nor `overwrite` is given.
+        OutputInUseError: Another run is writing `out` (it holds `<out>.lock`).
         ValueError: `out` has an unsupported extension, `top_k` is out of range, `engine` is
             unknown, or `address` is given with the local engine.
         OutputError: The table or its summary cannot be written (a full disk, a folder that is
