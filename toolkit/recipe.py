@@ -36,9 +36,10 @@ CACHES = ("auto", "ram", "none")
 #: Validation figure → +1 when higher is better, -1 when lower is.
 MONITORS = {"val_accuracy": 1, "val_loss": -1}
 PRECISIONS = ("fp32", "bf16", "fp16")
-REFITS = ("auto", "always", "never")
-#: `train.refit = "auto"` refits runs whose training split has fewer files per class than this.
-REFIT_BELOW_PER_CLASS = 100
+MERGE_VALS = ("auto", "always", "never")
+#: `train.merge_val = "auto"` trains on the validation files too when a class of the training
+#: split has fewer files than this.
+MERGE_VAL_BELOW_PER_CLASS = 100
 #: The value of keys that `toolkit.training.auto` sets from the data when a run starts.
 AUTO = "auto"
 TOKENIZERS = ("bpe", "unigram", "wordpiece", "word", "char")
@@ -501,10 +502,11 @@ class TrainConfig:
             val_accuracy (higher is better) or val_loss (lower is better).
         patience: Stop after this many epochs without improvement of `monitor`; 0 never stops;
             `auto`: a quarter of the epochs (at least 5).
-        refit: After choosing the best epoch on the validation split, train again on the
-            training and validation splits together for that many epochs, and keep that model:
-            `always`, `never`, or `auto` (when the training split has fewer than
-            `REFIT_BELOW_PER_CLASS` files per class, where every file counts and runs are short).
+        merge_val: Train on the validation files too (one run over train + val for the step
+            budget, keeping the last weights; no validation figures, no early stopping):
+            `always`, `never`, or `auto` (when a class of the training split has fewer than
+            `MERGE_VAL_BELOW_PER_CLASS` files: there every file counts, and a validation split
+            of a few files per class picks epochs by noise). Needs a test split.
         precision: fp32, or bf16 / fp16 autocast (mixed precision; fp16 needs CUDA).
     """
 
@@ -517,14 +519,15 @@ class TrainConfig:
     seed: int = 0
     monitor: str = "val_accuracy"
     patience: int | str = AUTO
-    refit: str = AUTO
+    merge_val: str = AUTO
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check(self.epochs == AUTO or self.epochs >= 1, "train.epochs",
                f"an int >= 1 or \"{AUTO}\"", self.epochs)
         _check(self.steps >= 1, "train.steps", "an int >= 1", self.steps)
-        _check(self.refit in REFITS, "train.refit", f"one of {REFITS}", self.refit)
+        _check(self.merge_val in MERGE_VALS, "train.merge_val", f"one of {MERGE_VALS}",
+               self.merge_val)
         _check(self.batch_size >= 1, "train.batch_size", "an int >= 1", self.batch_size)
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "a float in [0, 1)",
                self.label_smoothing)

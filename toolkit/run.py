@@ -11,10 +11,6 @@
     RUN/tokenizer.json           text runs: the tokenizer trained on the training split
     RUN/plots/*.png              learning curves and confusion matrix (with matplotlib)
     RUN/checkpoint.safetensors   model, optimizer and loop state after the last epoch (--resume)
-    RUN/selected.json            with train.refit: the best epoch the selection phase chose
-    RUN/weights/selected.safetensors  … and its weights (best.safetensors is then the refit's)
-    RUN/metrics-refit.jsonl      … and one line per epoch of the refit on train + val
-    RUN/refit-checkpoint.safetensors  … and the refit's resume checkpoint
 """
 
 from __future__ import annotations
@@ -37,9 +33,7 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 INFO = "run.json"
 TOKENIZER = "tokenizer.json"
-SELECTED = "selected.json"
-REFIT_METRICS = "metrics-refit.jsonl"
-REFIT_CHECKPOINT = "refit-checkpoint.safetensors"
+
 REQUIRED = (RECIPE, LABELS, SPLIT, INFO, f"{WEIGHTS}/best.safetensors")
 
 

@@ -105,7 +105,9 @@ def sweep(recipe: str, data_dir: str | os.PathLike, out: str | os.PathLike,
 
     out, data_dir = Path(out), Path(data_dir).resolve()
     trials = plan_trials(parse_grid(grid), random, seed)
-    base = dict(base or {})
+    # Trials are ranked on their validation figures, so none trains on its validation files
+    # (train.merge_val would on small data); the base or the grid may still say otherwise.
+    base = {"train.merge_val": "never", **(base or {})}
     for overrides in trials:  # every combination is a valid recipe before anything trains
         load_recipe(recipe, {**base, **overrides})
     plan = {"recipe": str(recipe), "data": str(data_dir), "base": base, "trials": trials}

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from safetensors.torch import load_file
 
 from toolkit.export.onnx_export import export_run
 from toolkit.recipe import load_recipe
@@ -62,7 +61,7 @@ def test_image_size_and_channels_come_from_the_training_images(tmp_path: Path) -
 def test_a_step_budget_sets_the_epochs_and_patience(tmp_path: Path) -> None:
     data = write_images(tmp_path / "data", 40, (16, 16), "RGB")
     recipe = load_recipe("image-cnn", {**SMALL, "data.image_size": 16, "train.steps": 30,
-                                       "train.batch_size": 16, "train.refit": "never"})
+                                       "train.batch_size": 16, "train.merge_val": "never"})
     split = make_split(data, decoder_extensions("image"), 0.1, 0.1, 0, recipe.data)
     resolved, chosen = resolve_auto(recipe, split, data)
     per_epoch = math.ceil(len(split.train) / 16)  # 72 training files: 5 steps per epoch
@@ -80,37 +79,40 @@ def test_a_step_budget_sets_the_epochs_and_patience(tmp_path: Path) -> None:
     assert resolve_auto(fixed, split, big)[0].train.epochs == 4
 
 
-def test_small_classes_refit_on_train_and_val_for_the_chosen_epochs(tmp_path: Path) -> None:
+def test_small_classes_train_on_the_validation_files_too(tmp_path: Path) -> None:
     data = write_images(tmp_path / "data", 30, (16, 16), "RGB")
-    recipe = load_recipe("image-cnn", {**SMALL, "data.image_size": 16, "train.epochs": 4,
+    recipe = load_recipe("image-cnn", {**SMALL, "data.image_size": 16, "train.steps": 12,
                                        "train.batch_size": 16})
     run = train(recipe, data, tmp_path / "run", device="cpu", progress=False)
-    assert run.recipe.train.refit == "always"
-    assert "27 training files (< 100)" in run.info["auto"]["train.refit"]["reason"]
-    selected = json.loads((run.path / "selected.json").read_text())
-    refit = [json.loads(x) for x in (run.path / "metrics-refit.jsonl").read_text().splitlines()]
-    assert len(refit) == selected["best_epoch"] == run.info["refit"]["epochs"]
-    assert run.info["refit"]["files"] == len(run.split.train) + len(run.split.val) == 60
-    # The kept model is the refit's, not the selection phase's best.
-    kept = load_file(run.path / "weights" / "best.safetensors")
-    chosen = load_file(run.path / "weights" / "selected.safetensors")
-    assert any(not np.array_equal(kept[k].numpy(), chosen[k].numpy()) for k in kept)
+    assert run.recipe.train.merge_val == "always"
+    assert "27 training files (< 100)" in run.info["auto"]["train.merge_val"]["reason"]
+    # 54 training + 6 validation files: 4 steps per epoch, 3 epochs for the 12 steps.
+    assert run.info["trained_on"] == len(run.split.train) + len(run.split.val) == 60
+    assert run.recipe.train.epochs == run.info["epochs_run"] == 3
+    epochs = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert all(e["val_accuracy"] is None for e in epochs)  # nothing held out to validate on
     results = json.loads((run.path / "results.json").read_text())
-    assert results["split"] == "test" and results["refit_epochs"] == len(refit)
+    assert results["split"] == "test" and results["best_epoch"] == 3  # the last weights
+    assert results["n_samples"] == len(run.split.test) == 60  # the test/ folder
     assert export_run(run.path, tmp_path / "model.onnx").report.passed
 
-    # Without a test split the held-out figures come from val, so the run does not refit ...
+    # Without a test split the held-out figures come from val, so nothing is merged ...
     no_test = write_images(tmp_path / "no-test", 30, (16, 16), "RGB", splits=("train",))
     no_test_recipe = load_recipe("image-cnn", {**SMALL, "data.image_size": 16, "train.epochs": 2,
                                                "data.test_fraction": 0})
     plain = train(no_test_recipe, no_test / "train", tmp_path / "plain", device="cpu",
                   progress=False)
-    assert plain.recipe.train.refit == "never" and not (plain.path / "selected.json").exists()
+    assert plain.recipe.train.merge_val == "never"
+    assert plain.info["trained_on"] == len(plain.split.train)
     # ... and refusing is better than figures measured on trained-on files.
-    forced = load_recipe("image-cnn", {**SMALL, "train.refit": "always",
+    forced = load_recipe("image-cnn", {**SMALL, "train.merge_val": "always",
                                        "data.test_fraction": 0})
     with pytest.raises(ValueError, match="held-out figures need a test split"):
         train(forced, no_test / "train", tmp_path / "forced", device="cpu", progress=False)
+    # Large classes keep their validation split for early stopping.
+    big = write_images(tmp_path / "big", 120, (16, 16), "RGB", splits=("train",))
+    split = make_split(big / "train", decoder_extensions("image"), 0.1, 0.1, 0, recipe.data)
+    assert resolve_auto(recipe, split, big / "train")[0].train.merge_val == "never"
 
 
 def test_text_bag_learns_character_ngrams_weighted_by_idf(tmp_path: Path) -> None:
@@ -130,8 +132,8 @@ def test_text_bag_learns_character_ngrams_weighted_by_idf(tmp_path: Path) -> Non
     tokenizer = json.loads((run.path / "tokenizer.json").read_text(encoding="utf-8"))
     assert "天" in tokenizer["model"]["vocab"] and "w" in tokenizer["model"]["vocab"]
     idf = run.load_model().idf.numpy()
-    # IDF as scikit-learn smooths it, over the texts the kept model trained on (train + val:
-    # these classes refit): a space is in every English text and no Chinese one; an n-gram
+    # IDF as scikit-learn smooths it, over the texts the model trained on (train + val: these
+    # small classes merge them): a space is in every English text and no Chinese one; an n-gram
     # never seen gets the largest value. The table is a constant of the exported graph.
     n = len(run.split.train) + len(run.split.val)
     space = tokenizer["model"]["vocab"][" "]

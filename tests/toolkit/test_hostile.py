@@ -95,9 +95,7 @@ def test_pickle_in_place_of_the_checkpoint_is_refused_on_resume(trained: Trained
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "finished": False}))
     marker = tmp_path / "MARKER"
-    # Whichever checkpoint the resumed run reads (the refit's, when the run refits).
-    for name in ("checkpoint.safetensors", "refit-checkpoint.safetensors"):
-        plant(run / name, marker, "torch.save")
+    plant(run / "checkpoint.safetensors", marker, "torch.save")
     with pytest.raises(ModelFormatError, match="checkpoint.safetensors is not a safetensors "
                                                "file: it is a zip archive"):
         resume(run, data_dir=trained.data, device="cpu", progress=False)

@@ -50,8 +50,7 @@ def test_four_trials_sorted_shared_data_and_resumed(comments: Path, tmp_path: Pa
     out = tmp_path / "sweep"
     grid = ("optim.lr=0.02,0.001", "model.activation=relu,tanh")
     rows = sweep("text-bag", comments, out, grid, base=BASE, device="cpu", progress=False)
-    # train, val and train + val (these small classes refit), each decoded once for 4 trials
-    assert len(rows) == 4 and decoded == [48, 4, 52]
+    assert len(rows) == 4 and len(decoded) == 2  # train and val, decoded once for 4 trials
     values = [r["val_accuracy"] for r in rows]
     assert values == sorted(values, reverse=True)
     assert (out / "best").resolve() == (out / rows[0]["trial"]).resolve()

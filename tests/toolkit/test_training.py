@@ -102,13 +102,14 @@ def test_early_stopping_stops_when_the_monitor_stops_improving(tmp_path: Path) -
         for i in range(60):
             Image.new("RGB", (16, 16), colour).save(tmp_path / "data" / label / f"{i}.png")
     recipe = load_recipe("image-cnn", {**FAST, "train.epochs": 30, "train.patience": 2,
-                                       "train.batch_size": 8, "data.val_fraction": 0.25})
+                                       "train.batch_size": 8, "data.val_fraction": 0.25,
+                                       "train.merge_val": "never"})
     run = train(recipe, tmp_path / "data", tmp_path / "run", device="cpu", progress=False).path
     info = json.loads((run / "run.json").read_text())
     assert info["epochs_run"] < 30 and info["stopped_early_at"] == info["epochs_run"]
     epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    # Patience counts from the first epoch at the best accuracy; the best weights may come
-    # later, from a tie at a lower validation loss.
+    # Patience counts from the first epoch at the best accuracy; the best weights come from
+    # the last epoch that ties it.
     first = next(e["epoch"] for e in epochs if e["val_accuracy"] == 1.0)
     assert info["epochs_run"] == first + 2 and info["best_epoch"] >= first
     assert epochs[info["best_epoch"] - 1]["val_accuracy"] == 1.0
@@ -161,7 +162,7 @@ def test_two_processes_under_torchrun_train_one_model(shapes: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize(("monitor", "val", "best", "bad"), [
-    # Accuracy never beats epoch 1; epoch 2 ties it with a lower loss, so it is the best, but
+    # Accuracy never beats epoch 1; epoch 2 ties it, so it is the best (the later epoch), but
     # only a better accuracy resets early stopping.
     ("val_accuracy", [(0.5, 0.9), (0.5, 0.6), (0.4, 0.5)], 2, 2),
     ("val_loss", [(0.5, 0.9), (0.5, 0.6), (0.4, 0.5)], 3, 0),  # loss improves every epoch
@@ -169,7 +170,7 @@ def test_two_processes_under_torchrun_train_one_model(shapes: Path, tmp_path: Pa
 def test_monitor_picks_the_best_epoch(tmp_path: Path, monitor: str, val: list, best: int,
                                       bad: int) -> None:
     from toolkit.training.checkpoint import LoopState
-    from toolkit.training.trainer import SELECTION, Figures, _end_epoch
+    from toolkit.training.trainer import Figures, _end_epoch
 
     recipe = load_recipe("image-cnn", {**FAST, "train.monitor": monitor})
     model = create_model(recipe, 3)
@@ -178,7 +179,7 @@ def test_monitor_picks_the_best_epoch(tmp_path: Path, monitor: str, val: list, b
     loop = LoopState()
     sign = {"val_accuracy": 1, "val_loss": -1}[monitor]
     for epoch, (acc, loss) in enumerate(val, start=1):
-        loop = _end_epoch(tmp_path, SELECTION, model, optimizer, None, loop, epoch,
-                          Figures(1.0, 0.5), Figures(loss, acc), sign, True, recipe, 0.1, False)
+        loop = _end_epoch(tmp_path, model, optimizer, None, loop, epoch, Figures(1.0, 0.5),
+                          Figures(loss, acc), sign, True, recipe, 0.1, False)
     assert loop.best_epoch == best and loop.bad_epochs == bad
     assert load_file(tmp_path / "weights" / "best.safetensors").keys()

@@ -285,8 +285,7 @@ def _signature(sources: tuple[Any, ...]) -> tuple:
 
 
 #: Decoded splits kept for the next run in this process (a sweep's trials share their data):
-#: key → CachedFiles. Only the last few are kept: a run's train and val, and train + val when
-#: it refits.
+#: key → CachedFiles. Only the last few are kept.
 _SHARED: dict[tuple, CachedFiles] = {}
 _SHARED_MAX = 3
 
@@ -296,7 +295,7 @@ def decoded_dataset(samples: Samples, decoder: Decoder, cache: str, sample_bytes
     `AUTO_CACHE_BYTES`. A split cached by an earlier run in this process with the same samples and
     decoder (type and spec) is reused, not decoded again."""
     files = DecodedFiles(samples, decoder)
-    if not samples:  # a refit's empty validation split: nothing to decode or share
+    if not samples:  # an empty validation split (train.merge_val): nothing to decode or share
         return files
     if not (cache == "ram" or (cache == "auto"
                                and len(samples) * sample_bytes <= AUTO_CACHE_BYTES)):

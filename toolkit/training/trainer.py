@@ -9,7 +9,6 @@ weights of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import platform
@@ -293,54 +292,22 @@ def _keep_metrics_until(path: Path, epoch: int) -> None:
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class Phase:
-    """One training loop of a run and the files it keeps.
-
-    A run has a `selection` phase (train on the training split, pick the best epoch on the
-    validation split) and, with `train.refit = always`, a `refit` phase (train again from the
-    same initial weights on training + validation for the best epoch count; that model is kept).
-    """
-
-    name: str
-    metrics: str
-    checkpoint: str
-
-
-SELECTION = Phase("selection", runfile.METRICS, CHECKPOINT)
-REFIT = Phase("refit", runfile.REFIT_METRICS, runfile.REFIT_CHECKPOINT)
-
-
 def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.device,
          world: World, progress: bool, resume: bool) -> None:
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
-    refit = recipe.train.refit == "always" and bool(split.val)
-    selected = out / runfile.SELECTED
-    if not (resume and selected.exists()):
-        model, loop = _phase(SELECTION, recipe, split.train, split.val, data_dir, out, device,
-                             world, progress, resume)
-        if world.is_main and refit:
-            shutil.copyfile(out / runfile.WEIGHTS / "best.safetensors",
-                            out / runfile.WEIGHTS / "selected.safetensors")
-            runfile.write_json(selected, {"best_epoch": loop.best_epoch, "epochs_run": loop.epoch})
-        barrier(world)
-    if refit:
-        chosen = json.loads(selected.read_text(encoding="utf-8"))
-        again = dataclasses.replace(recipe, train=dataclasses.replace(
-            recipe.train, epochs=chosen["best_epoch"], patience=0))
-        if progress and world.is_main:
-            print(f"refit: {chosen['best_epoch']} epochs on the training and validation splits "
-                  f"({len(split.train) + len(split.val)} files)", file=sys.stderr)
-        model, loop = _phase(REFIT, again, split.train + split.val, (), data_dir, out, device,
-                             world, progress, resume and selected.exists())
+    # train.merge_val: the validation files are trained on too (no validation, no early stop).
+    merged = recipe.train.merge_val == "always" and bool(split.val)
+    train_items, val_items = (split.train + split.val, ()) if merged else (split.train, split.val)
+    model, loop = _train_loop(recipe, train_items, val_items, data_dir, out, device, world,
+                              progress, resume)
     if world.is_main:
-        _finish(out, model, split, data_dir, device, recipe, loop, refit)
+        _finish(out, model, split, data_dir, device, recipe, loop, len(train_items))
     barrier(world)
 
 
-def _phase(phase: Phase, recipe: Recipe, train_items: tuple, val_items: tuple, data_dir: Path,
-           out: Path, device: torch.device, world: World, progress: bool,
+def _train_loop(recipe: Recipe, train_items: tuple, val_items: tuple, data_dir: Path, out: Path,
+           device: torch.device, world: World, progress: bool,
            resume: bool) -> tuple[torch.nn.Module, LoopState]:
     """Train `recipe`'s model on `train_items`, validating on `val_items` after every epoch;
     returns the model (last weights) and the final loop state."""
@@ -354,13 +321,13 @@ def _phase(phase: Phase, recipe: Recipe, train_items: tuple, val_items: tuple, d
         optimizer = create_optimizer(model, recipe.optim)
         scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
         loop = LoopState()
-        checkpoint = out / phase.checkpoint
+        checkpoint = out / CHECKPOINT
         if resume and checkpoint.exists():
             loop, scaler_state = load_checkpoint(checkpoint, model, optimizer)
             if scaler is not None and scaler_state:
                 scaler.load_state_dict(scaler_state)
         if world.is_main:
-            _keep_metrics_until(out / phase.metrics, loop.epoch)
+            _keep_metrics_until(out / runfile.METRICS, loop.epoch)
         weights = (balanced_weights([c for _, c in train_items], classes)
                    if t.class_weights == "balanced" else None)
         loss_fn = create_loss(t.loss, t.label_smoothing, weights)
@@ -397,53 +364,48 @@ def _phase(phase: Phase, recipe: Recipe, train_items: tuple, val_items: tuple, d
             stop = False
             if world.is_main:
                 val = _figures(*predict_logits(model, val_loader, device), loss_fn)
-                loop = _end_epoch(out, phase, model, optimizer, scaler, loop, epoch, fig, val,
-                                  sign, bool(val_items), recipe, time.time() - started, progress)
+                loop = _end_epoch(out, model, optimizer, scaler, loop, epoch, fig, val, sign,
+                                  bool(val_items), recipe, time.time() - started, progress)
                 stop = t.patience > 0 and loop.bad_epochs >= t.patience
             if broadcast_flag(world, stop):
                 break
     return model, loop
 
 
-def _end_epoch(out: Path, phase: Phase, model: torch.nn.Module,
-               optimizer: torch.optim.Optimizer, scaler: Any, loop: LoopState, epoch: int,
-               fig: Figures, val: Figures, sign: int, has_val: bool, recipe: Recipe,
-               seconds: float, progress: bool) -> LoopState:
+def _end_epoch(out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               scaler: Any, loop: LoopState, epoch: int, fig: Figures, val: Figures, sign: int,
+               has_val: bool, recipe: Recipe, seconds: float, progress: bool) -> LoopState:
     """Log the epoch, save last/best weights and the checkpoint; returns the new loop state."""
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": fig.loss,
            "train_accuracy": fig.accuracy, "val_loss": val.loss, "val_accuracy": val.accuracy,
            "seconds": round(seconds, 3)}
-    with open(out / phase.metrics, "a", encoding="utf-8") as f:
+    with open(out / runfile.METRICS, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
     if progress:
         shown = (f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if has_val
                  else "  (no validation split)")
-        prefix = "refit " if phase is REFIT else ""
-        print(f"{prefix}epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
+        print(f"epoch {epoch}/{recipe.train.epochs}  train loss {fig.loss:.4f} "
               f"acc {fig.accuracy:.4f}{shown}", file=sys.stderr)
     _save_weights(model, out / runfile.WEIGHTS / "last.safetensors", epoch)
-    # Best: strictly better on the monitored figure; a tie in accuracy goes to the lower
-    # validation loss (a small validation split often reaches 1.0 early, and the first epoch
-    # there would pick an under-trained model). Only the monitored figure itself resets early
-    # stopping (a validation loss that creeps down forever would never let a run stop). A full
-    # tie keeps the earlier epoch. Without a validation split best = last.
-    score = ([sign * row[recipe.train.monitor], -row["val_loss"]] if has_val
-             else [float(epoch)])
+    # Best: strictly better on the monitored figure; a tie goes to the later epoch (a
+    # validation split reaching its best accuracy early and then tying it would otherwise keep
+    # an under-trained model). Only a strictly better figure resets early stopping.
+    # Without a validation split best = last.
+    score = [sign * row[recipe.train.monitor], float(epoch)] if has_val else [float(epoch)]
     if loop.best_value is None or score > loop.best_value:
         _save_weights(model, out / runfile.WEIGHTS / "best.safetensors", epoch)
         improved = loop.best_value is None or score[0] > loop.best_value[0]
         loop = LoopState(epoch, score, epoch, 0 if improved else loop.bad_epochs + 1)
     else:
         loop = LoopState(epoch, loop.best_value, loop.best_epoch, loop.bad_epochs + 1)
-    save_checkpoint(out / phase.checkpoint, model, optimizer, loop,
+    save_checkpoint(out / CHECKPOINT, model, optimizer, loop,
                     scaler.state_dict() if scaler is not None else None)
     return loop
 
 
 def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path,
-            device: torch.device, recipe: Recipe, loop: LoopState, refit: bool) -> None:
-    """Figures of the kept model (the best selection epoch, or the refit) on the held-out split,
-    and the run's closing provenance."""
+            device: torch.device, recipe: Recipe, loop: LoopState, trained_on: int) -> None:
+    """Figures of the kept model on the held-out split, and the run's closing provenance."""
     from toolkit.training.weights import load_state
 
     load_state(model, out / runfile.WEIGHTS / "best.safetensors")
@@ -453,20 +415,15 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path,
     loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
                         batch_size=recipe.train.batch_size)
     logits, targets = predict_logits(model, loader, device)
-    selection = (json.loads((out / runfile.SELECTED).read_text(encoding="utf-8")) if refit
-                 else {"best_epoch": loop.best_epoch, "epochs_run": loop.epoch})
-    results = {"split": held_name, "best_epoch": selection["best_epoch"],
-               **({"refit_epochs": loop.epoch} if refit else {}),
+    results = {"split": held_name, "best_epoch": loop.best_epoch,
                **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
                                         split.classes, _softmax(logits))}
     runfile.write_json(out / runfile.RESULTS, results)
     info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
-    ran = selection["epochs_run"]
-    info.update(best_epoch=selection["best_epoch"], epochs_run=ran,
-                stopped_early_at=ran if ran < recipe.train.epochs else None,
-                refit={"epochs": loop.epoch, "files": len(split.train) + len(split.val)}
-                if refit else None,
-                finished=True, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    stopped = loop.epoch if loop.epoch < recipe.train.epochs else None
+    info.update(best_epoch=loop.best_epoch, epochs_run=loop.epoch, stopped_early_at=stopped,
+                trained_on=trained_on, finished=True,
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     runfile.write_json(out / runfile.INFO, info)
     from toolkit.plots import write_run_plots
 
