@@ -44,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.versions import debian_versions, debian_versions_matching, python_versions
+from corpora.debian import versions as debian_versions
+from corpora.versions import debian_versions_matching, python_versions
 
 NAME = "camera-motion"
 MODALITY = "video"
