@@ -110,7 +110,7 @@ def test_small_classes_train_on_the_validation_files_too(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="held-out figures need a test split"):
         train(forced, no_test / "train", tmp_path / "forced", device="cpu", progress=False)
     # Large classes keep their validation split for early stopping.
-    big = write_images(tmp_path / "big", 120, (16, 16), "RGB", splits=("train",))
+    big = write_images(tmp_path / "big", 150, (16, 16), "RGB", splits=("train",))  # 120 train
     split = make_split(big / "train", decoder_extensions("image"), 0.1, 0.1, 0, recipe.data)
     assert resolve_auto(recipe, split, big / "train")[0].train.merge_val == "never"
 
