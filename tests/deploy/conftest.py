@@ -3,6 +3,7 @@ that they also run in an environment where only `deploy/` is installed."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import onnx
@@ -16,6 +17,13 @@ from tests.deploy.builders import (
     loudness_model_proto,
     write_image,
 )
+
+# A suite started in the background by a non-interactive shell (`make test &`) inherits SIGINT
+# ignored, and so would every process it starts: Python leaves an ignored SIGINT ignored, so the
+# tests that press Ctrl-C on a run would see it finish instead. A handler (not SIG_IGN) is reset
+# to the default in an exec'd child, which then installs its KeyboardInterrupt as usual.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
