@@ -64,7 +64,7 @@ test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 	@echo "--- runtime tests again, with only deploy/ installed: no torch, no training stack ---"
-	rm -rf $(RUNTIME_VENV)/suite && mkdir $(RUNTIME_VENV)/suite && cp -r tests $(RUNTIME_VENV)/suite/
+	rm -rf $(RUNTIME_VENV)/suite && mkdir $(RUNTIME_VENV)/suite && cp -r tests README.md $(RUNTIME_VENV)/suite/
 	# Run from a copy, so that neither the source tree nor its metadata is on sys.path.
 	cd $(RUNTIME_VENV)/suite && ! ../bin/python -c 'import toolkit' 2>/dev/null
 	cd $(RUNTIME_VENV)/suite && ../bin/python -m pytest -p no:cacheprovider -rs tests/deploy
