@@ -143,8 +143,8 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(
     assert "interrupted run" not in second.stderr
     assert first.returncode == EXIT_INTERRUPTED, stderr
     assert not lock_path(out).exists()  # released and removed as the first run ended
-    with output_lock(out):  # free again
-        pass
+    with output_lock(out):  # free again: a third run takes it at once
+        assert lock_path(out).exists()
 
 
 @pytest.mark.parametrize("side", [".partial.json.tmp", ".summary.json.partial", ".partial"])

@@ -299,21 +299,21 @@ def _fit(recipe: Recipe, split: Split, data_dir: Path, out: Path, device: torch.
     # train.merge_val: the validation files are trained on too (no validation, no early stop).
     merged = recipe.train.merge_val == "always" and bool(split.val)
     train_items, val_items = (split.train + split.val, ()) if merged else (split.train, split.val)
-    model, loop = _train_loop(recipe, train_items, val_items, data_dir, out, device, world,
-                              progress, resume)
+    preprocess = runfile.run_preprocess(recipe, out)
+    decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
+    model, loop = _train_loop(recipe, preprocess, decoder, train_items, val_items, data_dir, out,
+                              device, world, progress, resume)
     if world.is_main:
-        _finish(out, model, split, data_dir, device, recipe, loop, len(train_items))
+        _finish(out, model, split, data_dir, decoder, device, recipe, loop, len(train_items))
     barrier(world)
 
 
-def _train_loop(recipe: Recipe, train_items: tuple, val_items: tuple, data_dir: Path, out: Path,
-           device: torch.device, world: World, progress: bool,
-           resume: bool) -> tuple[torch.nn.Module, LoopState]:
+def _train_loop(recipe: Recipe, preprocess: Any, decoder: Any, train_items: tuple,
+                val_items: tuple, data_dir: Path, out: Path, device: torch.device, world: World,
+                progress: bool, resume: bool) -> tuple[torch.nn.Module, LoopState]:
     """Train `recipe`'s model on `train_items`, validating on `val_items` after every epoch;
     returns the model (last weights) and the final loop state."""
     t = recipe.train
-    preprocess = runfile.run_preprocess(recipe, out)
-    decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
     classes = len(json.loads((out / runfile.LABELS).read_text(encoding="utf-8")))
     with _deterministic(device):
         torch.manual_seed(t.seed)  # the initial weights
@@ -403,14 +403,12 @@ def _end_epoch(out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     return loop
 
 
-def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path,
+def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, decoder: Any,
             device: torch.device, recipe: Recipe, loop: LoopState, trained_on: int) -> None:
     """Figures of the kept model on the held-out split, and the run's closing provenance."""
     from toolkit.training.weights import load_state
 
     load_state(model, out / runfile.WEIGHTS / "best.safetensors")
-    preprocess = runfile.run_preprocess(recipe, out)
-    decoder = create_decoder(recipe.modality, preprocess, **recipe.data.decoder_options)
     held_name, held = split.held_out
     loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
                         batch_size=recipe.train.batch_size)
