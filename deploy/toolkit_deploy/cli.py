@@ -221,32 +221,28 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
                       engine: str, address: str | None, timeout: float | None,
                       csv_safe: bool = False) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
-    EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
-    import signal
-
+    EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM, within seconds
+    (`interrupts.interruptible`)."""
+    from toolkit_deploy.interrupts import exit_interrupted, interruptible
     from toolkit_deploy.score import Selection
     from toolkit_deploy.score import score as run_score
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     if address is not None and engine != "ray":
         raise click.UsageError("--address is only used with --engine ray.")
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size,
-                            workers=workers, device=device, threads=threads, overwrite=overwrite,
-                            progress=not quiet, text_column=text_column, id_column=id_column,
-                            encoding=encoding, probs=probs, resume=resume,
-                            selection=Selection(include, exclude, manifest, path_column),
-                            engine=engine, address=address, csv_safe=csv_safe,
-                            **({} if timeout is None else {"timeout": timeout or None}))
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
-                   "same command with --resume to finish it.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    resume_hint = (f"the rows scored so far are kept in {out}.partial; run the same command "
+                   "with --resume to finish it.")
+    with interruptible(EXIT_INTERRUPTED, resume_hint) as interrupted:
+        try:
+            summary = run_score(
+                model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
+                device=device, threads=threads, overwrite=overwrite, progress=not quiet,
+                text_column=text_column, id_column=id_column, encoding=encoding, probs=probs,
+                resume=resume, selection=Selection(include, exclude, manifest, path_column),
+                engine=engine, address=address, csv_safe=csv_safe,
+                **({} if timeout is None else {"timeout": timeout or None}))
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted: {resume_hint}", err=True)
+            exit_interrupted(interrupted, EXIT_INTERRUPTED, keep_interpreter=engine == "ray")
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)

@@ -35,6 +35,7 @@ class DaemonPool:
         #: future → (thread running it, when it started)
         self._running: dict[Future, tuple[threading.Thread, float]] = {}
         self._threads: list[threading.Thread] = []
+        self._closed = False
         for _ in range(workers):
             self._add_thread()
 
@@ -49,7 +50,7 @@ class DaemonPool:
         me = threading.current_thread()
         while True:
             _, _, task = self._queue.get()
-            if task is None:
+            if task is None or self._closed:
                 return
             future, fn, args = task
             if not future.set_running_or_notify_cancel():
@@ -105,8 +106,18 @@ class DaemonPool:
                 raise
 
     def close(self, wait: bool = True) -> None:
-        """Cancel the calls not started; with `wait`, wait for those running (not for threads
-        given up on)."""
+        """Cancel the calls not started and let the idle threads end; with `wait`, wait for
+        those running (not for threads given up on).
+
+        Without `wait` (the run was interrupted, or failed) nothing waits for the queue's lock:
+        a `KeyboardInterrupt` raised inside one of its operations can have left it held, and the
+        next operation would wait for good. The threads are then left as they are, daemons that
+        keep nothing alive, and stop at their next task (`_closed`)."""
+        self._closed = True
+        if not wait:
+            if not self._queue.mutex.acquire(timeout=1.0):
+                return
+            self._queue.mutex.release()
         while True:
             try:
                 _, _, task = self._queue.get_nowait()

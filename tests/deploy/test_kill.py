@@ -93,7 +93,12 @@ def interrupt(command: list[str], out: Path, point: Point,
                 process.send_signal(sig)
                 break
             time.sleep(0.005)
-        _, stderr = process.communicate(timeout=120)
+        try:
+            _, stderr = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise AssertionError(f"still running 120 s after {sig.name}:\n{stderr}") from None
     finally:
         if process.poll() is None:
             process.kill()
