@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from toolkit.export.onnx_export import export_run
@@ -142,3 +143,23 @@ def test_text_bag_learns_character_ngrams_weighted_by_idf(tmp_path: Path) -> Non
     assert json.loads((run.path / "results.json").read_text())["accuracy"] == 1.0
     result = export_run(run.path, tmp_path / "model.onnx")
     assert result.report.passed and result.report.max_abs_diff <= 1e-4
+
+
+def test_text_bag_weighs_repeated_ngrams_sublinearly_as_scikit_learn_does() -> None:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from toolkit.models.text import NgramBag
+
+    # A bag whose embeddings and head are the identity returns its normalised weights.
+    bag = NgramBag(vocab_size=4, pad_id=0, embed_dim=4, ngrams=1, buckets=0, hidden=(),
+                   n_classes=4, activation="relu", dropout=0.0).eval()
+    with torch.no_grad():
+        bag.embed.weight.copy_(torch.eye(4))
+        bag.head[-1].weight.copy_(torch.eye(4))
+        bag.head[-1].bias.zero_()
+        bag.idf.copy_(torch.tensor([1.0, 1.5, 2.0, 1.2]))
+        got = bag(torch.tensor([[1, 2, 1, 1, 3, 0, 0], [2, 2, 0, 0, 0, 0, 0]])).numpy()
+    counts = np.array([[0, 3, 1, 1], [0, 0, 2, 0]])
+    expected = TfidfTransformer(sublinear_tf=True).fit(counts)
+    expected.idf_ = np.array([1.0, 1.5, 2.0, 1.2])  # the bag's own table
+    np.testing.assert_allclose(got, expected.transform(counts).toarray(), atol=1e-6)

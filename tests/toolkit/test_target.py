@@ -139,6 +139,19 @@ def test_col2im_is_refused_below_opset_18_before_converting() -> None:
     assert "--target-ort 1.14 or newer" in message
 
 
+def test_an_attribute_newer_than_the_target_names_its_operator_and_opset() -> None:
+    # text-bag counts its n-grams with a scatter-add: ScatterElements has `reduction` since 16,
+    # and ONNX's converter refuses to drop it with a bare assertion.
+    ids = torch.tensor([[1, 2, 1, 0]])
+    proto = export(lambda i: torch.zeros(i.shape[0], 4).scatter_add(1, i, torch.ones(i.shape)),
+                   ids, 18)
+    with pytest.raises(TargetError, match=r"(?s)at opset 15.*- ScatterElements \(node '\w+'\) "
+                                          r"needs opset 16 \(attribute reduction\).*--opset 16"):
+        retarget(proto, opset=15)
+    out = retarget(proto, opset=16)
+    np.testing.assert_array_equal(run(out, ids.numpy())[0], run(proto, ids.numpy())[0])
+
+
 def test_gelu_of_opset_20_is_refused_for_onnxruntime_1_16_but_exports_at_its_opset() -> None:
     x = torch.randn(2, 4)
     proto = export(F.gelu, x, 20)

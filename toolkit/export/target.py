@@ -311,6 +311,37 @@ def _unsupported(model: onnx.ModelProto, opset: int) -> list[tuple[str, str, str
     return problems
 
 
+def _new_attributes(model: onnx.ModelProto, opset: int,
+                    message: str) -> list[tuple[str, str, str]]:
+    """(operator, node name, why) for each node with an attribute that the converter's
+    `message` names and that its operator gained after `opset` (ScatterElements' reduction:
+    opset 16; the converter refuses to drop it with a bare assertion)."""
+    problems = []
+    for node in _nodes(model):
+        try:
+            known = onnx.defs.get_schema(node.op_type, opset, "").attributes
+        except onnx.defs.SchemaError:
+            continue
+        for attribute in (a.name for a in node.attribute
+                          if a.name not in known and re.search(rf"\b{a.name}\b", message)):
+            first = _first_opset_with(node.op_type, attribute, opset)
+            if first is not None:
+                problems.append((node.op_type, node.name,
+                                 f"needs opset {first} (attribute {attribute})"))
+    return problems
+
+
+def _first_opset_with(op_type: str, attribute: str, above: int) -> int | None:
+    """The first opset above `above` whose schema of `op_type` has `attribute`."""
+    for opset in range(above + 1, onnx.defs.onnx_opset_version() + 1):
+        try:
+            if attribute in onnx.defs.get_schema(op_type, opset, "").attributes:
+                return opset
+        except onnx.defs.SchemaError:
+            return None
+    return None
+
+
 def _noop_with_empty_axes(node: onnx.NodeProto) -> int:
     return next((a.i for a in node.attribute if a.name == "noop_with_empty_axes"), 0)
 
@@ -368,6 +399,7 @@ def _convert(model: onnx.ModelProto, opset: int, target: str) -> onnx.ModelProto
                else f"cannot be lowered to opset {opset} by ONNX's version converter ({message})")
         problems = [(n.op_type, n.name, why) for n in _nodes(model)
                     if re.search(rf"\b{re.escape(n.op_type)}\b", message)]
+        problems = problems or _new_attributes(model, opset, message)
         if not problems:
             raise TargetError(f"Cannot write this model at {target}: ONNX's version converter "
                               f"failed: {message}\nRaise the target opset.") from e
