@@ -13,10 +13,12 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 import click
+
+from toolkit_deploy.names import BATCH_SIZE
+from toolkit_deploy.plugins import INSTALL_TRAINING, commands, training_installed
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -33,16 +35,7 @@ TRAINING_COMMANDS = {
     "package": "Build wheels that install one model as a runtime-only package.",
     "sweep": "Train a recipe over a grid of values and rank the trials.",
 }
-INSTALL_TRAINING = (
-    "pip install -c constraints.txt ./deploy . (from a clone of the toolkit repository; "
-    "constraints.txt pins the CPU build of torch)"
-)
-
-
-def training_installed() -> bool:
-    """Whether the training stack has registered its commands (the `toolkit` distribution)."""
-    return bool(entry_points(group="toolkit.commands"))
-
+__all__ = ["INSTALL_TRAINING", "TRAINING_COMMANDS", "main", "training_installed"]
 
 def library_errors(func: Callable) -> Callable:
     """Turn the library's expected errors into click errors (exit 1) with their message."""
@@ -80,7 +73,7 @@ class ToolkitGroup(click.Group):
     onnxruntime."""
 
     def _plugins(self) -> dict[str, Any]:
-        return {ep.name: ep for ep in entry_points(group="toolkit.commands")}
+        return commands()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx)) | set(TRAINING_COMMANDS) | set(self._plugins())
@@ -133,7 +126,7 @@ text_column_option = click.option(
     help="Column (or JSON key) holding the text in a .csv/.jsonl table.",
 )
 batch_option = click.option(
-    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+    "--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True,
     help="Files per ONNX Runtime call. The defaults of --batch-size, --workers and --threads "
          "were measured best, or within noise of the best, for every modality on 2 cores "
          "(benchmarks/README.md).",
@@ -356,13 +349,10 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
     from pathlib import Path
 
     if Path(target).is_dir():
-        if not training_installed():
-            raise click.ClickException(
-                f"Evaluating a run folder needs the training stack: {INSTALL_TRAINING}. "
-                "Or evaluate its exported .onnx file."
-            )
-        from toolkit.evaluation import evaluate_run
+        from toolkit_deploy.plugins import run_folder_hook
 
+        evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder",
+                                       " Or evaluate its exported .onnx file.")
         result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
                               text_column=text_column, label_column=label_column,
                               encoding=encoding, perturb=perturb, seed=seed, report=report)
@@ -399,23 +389,21 @@ def compare(targets: tuple[str, ...], data: str | None, split: str | None, as_js
     """
     from pathlib import Path
 
-    from toolkit_deploy.compare import comparison_row, format_comparison, recorded_figures
+    from toolkit_deploy.compare import comparison_row, format_comparison, model_figures
+    from toolkit_deploy.evaluate import evaluate as run_evaluate
+    from toolkit_deploy.plugins import run_folder_hook
 
     rows = []
     for target in targets:
-        if data is None:
-            figures = recorded_figures(target)
+        if Path(target).is_dir() and data is None:
+            figures = run_folder_hook("figures", "Reading a run folder's figures")(target)
         elif Path(target).is_dir():
-            if not training_installed():
-                raise click.ClickException(f"Evaluating a run folder needs the training stack: "
-                                           f"{INSTALL_TRAINING}.")
-            from toolkit.evaluation import evaluate_run
-
+            evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder")
             figures = evaluate_run(target, data, split=split, batch_size=batch_size,
                                    device=device)
+        elif data is None:
+            figures = model_figures(target)
         else:
-            from toolkit_deploy.evaluate import evaluate as run_evaluate
-
             figures = run_evaluate(target, data, split=split, batch_size=batch_size,
                                    device=device)
         rows.append(comparison_row(target, figures))

@@ -6,7 +6,6 @@ parity gate holds, so a failed export leaves nothing at `out` (and a crash leave
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from toolkit.export.parity import DEFAULT_GATES, Gates, measure_parity
 from toolkit.export.samples import batch_of, calibration_samples, held_out_samples, long_texts
 from toolkit.export.target import export_opset, lowest_ir_version, retarget
 from toolkit.export.variants import Variant, VariantReport, make_variant
-from toolkit.run import RESULTS, Run, load_run
+from toolkit.run import RESULTS, Run, load_run, run_figures
 from toolkit.training.data import Samples
 from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ParityError
@@ -50,11 +49,9 @@ class ExportResult:
 def _held_out_figures(run: Run) -> dict[str, Any]:
     """The run's final figures on its held-out split (for model cards), without the per-class
     detail."""
-
-    path = run.path / RESULTS
-    if not path.is_file():
+    if not (run.path / RESULTS).is_file():
         return {}
-    results = json.loads(path.read_text(encoding="utf-8"))
+    results = run_figures(run.path)
     keys = ("split", "n_samples", "accuracy", "macro_f1", "weighted_f1")
     return {k: results[k] for k in keys if k in results}
 
