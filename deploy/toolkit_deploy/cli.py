@@ -206,34 +206,34 @@ def score_options(device: str = "cpu") -> Callable:
     return apply
 
 
-def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
-                      workers: int | None, threads: int | None, device: str, text_column: str,
-                      id_column: str | None, encoding: str | None, overwrite: bool,
-                      quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
-                      exclude: tuple[str, ...], manifest: bool, path_column: str,
-                      engine: str, address: str | None, timeout: float | None,
-                      csv_safe: bool = False) -> None:
+def cli_score_options(cli: dict[str, Any]) -> Any:
+    """`toolkit score`'s parsed options (all but MODEL, INPUT and --out) as the one frozen
+    `ScoreOptions` the scorer is given."""
+    from toolkit_deploy.score import ScoreOptions, Selection
+
+    cli = dict(cli)
+    if cli["address"] is not None and cli["engine"] != "ray":
+        raise click.UsageError("--address is only used with --engine ray.")
+    timeout, progress = cli.pop("timeout"), not cli.pop("quiet")
+    selection = Selection(cli.pop("include"), cli.pop("exclude"), cli.pop("manifest"),
+                          cli.pop("path_column"))
+    return ScoreOptions(**cli, selection=selection, progress=progress,
+                        **({} if timeout is None else {"timeout": timeout or None}))
+
+
+def run_score_command(model: Any, inputs: str, out: str, options: Any) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM."""
     import signal
 
-    from toolkit_deploy.score import Selection
-    from toolkit_deploy.score import score as run_score
+    from toolkit_deploy.score import score_with
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    if address is not None and engine != "ray":
-        raise click.UsageError("--address is only used with --engine ray.")
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        summary = run_score(model, inputs, out, top_k=top_k, batch_size=batch_size,
-                            workers=workers, device=device, threads=threads, overwrite=overwrite,
-                            progress=not quiet, text_column=text_column, id_column=id_column,
-                            encoding=encoding, probs=probs, resume=resume,
-                            selection=Selection(include, exclude, manifest, path_column),
-                            engine=engine, address=address, csv_safe=csv_safe,
-                            **({} if timeout is None else {"timeout": timeout or None}))
+        summary = score_with(model, inputs, out, options)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows scored so far are kept in {out}.partial; run the "
                    "same command with --resume to finish it.", err=True)
@@ -250,8 +250,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
 @click.argument("model", type=click.Path(dir_okay=False))
 @score_options()
 @library_errors
-def score(model: str, **options: Any) -> None:
-    run_score_command(model, **options)
+def score(model: str, inputs: str, out: str, **options: Any) -> None:
+    run_score_command(model, inputs, out, cli_score_options(options))
 
 
 @main.command()
@@ -348,21 +348,23 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
     """
     from pathlib import Path
 
+    from toolkit_deploy.evaluate import EvalOptions
+
+    options = EvalOptions(split=split, batch_size=batch_size, workers=workers,
+                          progress=not as_json, text_column=text_column,
+                          label_column=label_column, encoding=encoding, perturb=perturb,
+                          seed=seed, report=report)
     if Path(target).is_dir():
         from toolkit_deploy.plugins import run_folder_hook
 
         evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder",
                                        " Or evaluate its exported .onnx file.")
-        result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
-                              text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed, report=report)
+        result = evaluate_run(target, data, options, device=device)
     else:
-        from toolkit_deploy.evaluate import evaluate as run_evaluate
+        from toolkit_deploy.evaluate import evaluate_with
+        from toolkit_deploy.predictor import as_predictor
 
-        result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
-                              device=device, threads=threads, progress=not as_json,
-                              text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed, report=report)
+        result = evaluate_with(as_predictor(target, device, threads, encoding), data, options)
     print_evaluation(result, as_json)
 
 
@@ -390,22 +392,22 @@ def compare(targets: tuple[str, ...], data: str | None, split: str | None, as_js
     from pathlib import Path
 
     from toolkit_deploy.compare import comparison_row, format_comparison, model_figures
-    from toolkit_deploy.evaluate import evaluate as run_evaluate
+    from toolkit_deploy.evaluate import EvalOptions, evaluate_with
     from toolkit_deploy.plugins import run_folder_hook
+    from toolkit_deploy.predictor import as_predictor
 
+    options = EvalOptions(split=split, batch_size=batch_size)
     rows = []
     for target in targets:
         if Path(target).is_dir() and data is None:
             figures = run_folder_hook("figures", "Reading a run folder's figures")(target)
         elif Path(target).is_dir():
             evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder")
-            figures = evaluate_run(target, data, split=split, batch_size=batch_size,
-                                   device=device)
+            figures = evaluate_run(target, data, options, device=device)
         elif data is None:
             figures = model_figures(target)
         else:
-            figures = run_evaluate(target, data, split=split, batch_size=batch_size,
-                                   device=device)
+            figures = evaluate_with(as_predictor(target, device, None, None), data, options)
         rows.append(comparison_row(target, figures))
     click.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json
                else format_comparison(rows))

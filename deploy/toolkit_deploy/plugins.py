@@ -4,8 +4,9 @@
 - `toolkit.commands`: the training commands (`data`, `train`, `export`, …), plugged into the one
   `toolkit` CLI.
 - `toolkit.run_folders`: what the runtime's commands do with a training run folder: `evaluate`
-  (`evaluate_run(run, data, **options)`, the run's PyTorch model on labelled data) and `figures`
-  (`figures(run)`, the figures the run recorded). The run folder's layout is the training stack's.
+  (`evaluate(run, data, options: EvalOptions, device=...)`, the run's PyTorch model on labelled
+  data) and `figures` (`figures(run)`, the figures the run recorded). The run folder's layout is
+  the training stack's.
 """
 
 from __future__ import annotations
