@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data import make_dataset
+from toolkit.demo import make_dataset
 from toolkit.export.int8 import learnt_names, quantize_int8
 from toolkit.export.onnx_export import export_run
 from toolkit.export.samples import calibration_samples, held_out_samples
