@@ -70,7 +70,7 @@ def _images(side: int, n: int) -> Callable[[Path], tuple[Path, Path]]:
 
 def _texts(n: int) -> Callable[[Path], tuple[Path, Path]]:
     def make(folder: Path) -> tuple[Path, Path]:
-        from toolkit.data import make_dataset
+        from toolkit.demo import make_dataset
 
         model = _train("text", "text-bag", folder / "model", 300, 5)
         make_dataset("text", folder / "fresh", per_class=-(-n // 4), seed=7)
@@ -96,7 +96,7 @@ def _clips(n: int) -> Callable[[Path], tuple[Path, Path]]:
 
 def _videos(n: int) -> Callable[[Path], tuple[Path, Path]]:
     def make(folder: Path) -> tuple[Path, Path]:
-        from toolkit.data import make_dataset
+        from toolkit.demo import make_dataset
 
         model = _train("motion", "video-cnn", folder / "model", 20, 2)
         make_dataset("motion", folder / "inputs", per_class=-(-n // 4), seed=9)

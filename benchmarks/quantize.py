@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data import make_dataset
+from toolkit.demo import make_dataset
 from toolkit.export.int8 import learnt_names, quantize_int8
-from toolkit.export.onnx_export import export_run, held_out_samples
-from toolkit.export.variants import Variant, calibration_samples, throughputs
+from toolkit.export.onnx_export import export_run
+from toolkit.export.samples import calibration_samples, held_out_samples
+from toolkit.export.variants import Variant, throughputs
 from toolkit.recipe import load_recipe
 from toolkit.run import Run
 from toolkit.training.trainer import train

@@ -93,7 +93,7 @@ def demo_run(folder: Path, kind: str, recipe: str, per_class: int,
              overrides: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Train `recipe` on `per_class` files per class of the `kind` demo data (seed 0) under
     `folder`, and export it: (run folder, model). Every benchmark that needs a model uses this."""
-    from toolkit.data import make_dataset
+    from toolkit.demo import make_dataset
     from toolkit.export.onnx_export import export_run
     from toolkit.recipe import load_recipe
     from toolkit.training.trainer import train
@@ -109,7 +109,7 @@ def write_images(folder: Path, n: int, side: int = 256, seed: int = 123) -> list
     that they compress like photographs rather than flat drawings."""
     from PIL import Image
 
-    from toolkit.data.shapes import SHAPE_CLASSES, make_shapes
+    from toolkit.demo.shapes import SHAPE_CLASSES, make_shapes
 
     small = folder.with_name(folder.name + "-small")
     make_shapes(small, per_class=-(-n // len(SHAPE_CLASSES)), seed=seed)

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from toolkit.data.comments import make_comments
+    from toolkit.demo.comments import make_comments
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

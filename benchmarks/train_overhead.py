@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolkit.data.shapes import make_shapes
+from toolkit.demo.shapes import make_shapes
 from toolkit.models import create_model
 from toolkit.recipe import load_recipe
 from toolkit.training.data import make_split

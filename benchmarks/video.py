@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from toolkit.data.motion import MOTION_CLASSES, make_motion
+    from toolkit.demo.motion import MOTION_CLASSES, make_motion
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

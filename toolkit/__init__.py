@@ -4,7 +4,9 @@ The runtime (decoders, Predictor, scoring) is the separate `toolkit_deploy` pack
 builds on. Submodules are imported on use; `import toolkit` does not import torch.
 """
 
-__version__ = "0.1.0"
+from toolkit.version import __version__
+
+__all__ = ["__version__", "export_model"]
 
 
 def __getattr__(name: str):

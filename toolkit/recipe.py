@@ -75,10 +75,10 @@ class ImageData:
 
     image_size: int | str = AUTO
     channels: int | str = AUTO
-    resize: str = "crop"
+    resize: str = ImagePreprocess.resize
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.25,)
-    max_pixels: int = 64_000_000
+    max_pixels: int = ImagePreprocess.max_pixels
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 0
@@ -170,7 +170,7 @@ class TextData:
     text_column: str = "text"
     label_column: str = "label"
     encoding: str = "utf-8"
-    max_bytes: int = 10_000_000
+    max_bytes: int = TextPreprocess.max_bytes
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 0
@@ -234,15 +234,15 @@ class AudioData:
             way, filling with silence (0: off).
     """
 
-    sample_rate: int = 16000
-    window: float = 1.0
-    hop: float = 0.5
-    n_fft: int = 512
-    hop_length: int = 160
-    n_mels: int = 64
-    f_min: float = 20.0
-    f_max: float = 8000.0
-    max_seconds: float = 600.0
+    sample_rate: int = AudioPreprocess.sample_rate
+    window: float = AudioPreprocess.window
+    hop: float = AudioPreprocess.hop
+    n_fft: int = AudioPreprocess.n_fft
+    hop_length: int = AudioPreprocess.hop_length
+    n_mels: int = AudioPreprocess.n_mels
+    f_min: float = 20.0  # the recipe's own (the runtime's default is 0 Hz)
+    f_max: float = AudioPreprocess.f_max
+    max_seconds: float = AudioPreprocess.max_seconds
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 0
@@ -266,10 +266,9 @@ class AudioData:
 
     def preprocess(self) -> AudioPreprocess:
         """The runtime's preprocessing spec for this data section."""
-        keys = ("sample_rate", "window", "hop", "n_fft", "hop_length", "n_mels", "f_min", "f_max",
-                "max_seconds")
         try:
-            return AudioPreprocess(**{k: getattr(self, k) for k in keys})
+            return AudioPreprocess(**{f.name: getattr(self, f.name)
+                                      for f in dataclasses.fields(AudioPreprocess)})
         except ValueError as e:
             raise ValueError(f"Invalid data section: {e}") from e
 
@@ -299,16 +298,16 @@ class VideoData:
             probability 1/2).
     """
 
-    frames: int = 8
+    frames: int = VideoPreprocess.frames
     image_size: int = 48
-    resize: str = "crop"
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.25, 0.25, 0.25)
-    sampling: str = "uniform"
-    fps: float = 4.0
-    max_seconds: float = 600.0
-    max_pixels: int = 8_300_000
-    max_frames: int = 36_000
+    resize: str = VideoPreprocess.resize
+    mean: tuple[float, ...] = VideoPreprocess.mean
+    std: tuple[float, ...] = VideoPreprocess.std
+    sampling: str = VideoPreprocess.sampling
+    fps: float = VideoPreprocess.fps
+    max_seconds: float = VideoPreprocess.max_seconds
+    max_pixels: int = VideoPreprocess.max_pixels
+    max_frames: int = VideoPreprocess.max_frames
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 0

@@ -37,6 +37,15 @@ TOKENIZER = "tokenizer.json"
 REQUIRED = (RECIPE, LABELS, SPLIT, INFO, f"{WEIGHTS}/best.safetensors")
 
 
+def run_figures(path: str | os.PathLike) -> dict[str, Any]:
+    """The final figures a run folder recorded on its held-out split (`RESULTS`); the runtime's
+    `toolkit compare` reads them through the `toolkit.run_folders` entry point `figures`."""
+    results = Path(path) / RESULTS
+    if not results.is_file():
+        raise FileNotFoundError(f"{path} has no {RESULTS}: not a finished training run.")
+    return json.loads(results.read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class Run:
     """A finished training run, read back from its folder."""

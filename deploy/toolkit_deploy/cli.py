@@ -13,10 +13,12 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 import click
+
+from toolkit_deploy.names import BATCH_SIZE
+from toolkit_deploy.plugins import INSTALL_TRAINING, commands, training_installed
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -33,16 +35,7 @@ TRAINING_COMMANDS = {
     "package": "Build wheels that install one model as a runtime-only package.",
     "sweep": "Train a recipe over a grid of values and rank the trials.",
 }
-INSTALL_TRAINING = (
-    "pip install -c constraints.txt ./deploy . (from a clone of the toolkit repository; "
-    "constraints.txt pins the CPU build of torch)"
-)
-
-
-def training_installed() -> bool:
-    """Whether the training stack has registered its commands (the `toolkit` distribution)."""
-    return bool(entry_points(group="toolkit.commands"))
-
+__all__ = ["INSTALL_TRAINING", "TRAINING_COMMANDS", "main", "training_installed"]
 
 def library_errors(func: Callable) -> Callable:
     """Turn the library's expected errors into click errors (exit 1) with their message."""
@@ -80,7 +73,7 @@ class ToolkitGroup(click.Group):
     onnxruntime."""
 
     def _plugins(self) -> dict[str, Any]:
-        return {ep.name: ep for ep in entry_points(group="toolkit.commands")}
+        return commands()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx)) | set(TRAINING_COMMANDS) | set(self._plugins())
@@ -133,7 +126,7 @@ text_column_option = click.option(
     help="Column (or JSON key) holding the text in a .csv/.jsonl table.",
 )
 batch_option = click.option(
-    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+    "--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True,
     help="Files per ONNX Runtime call. The defaults of --batch-size, --workers and --threads "
          "were measured best, or within noise of the best, for every modality on 2 cores "
          "(benchmarks/README.md).",
@@ -213,36 +206,37 @@ def score_options(device: str = "cpu") -> Callable:
     return apply
 
 
-def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size: int,
-                      workers: int | None, threads: int | None, device: str, text_column: str,
-                      id_column: str | None, encoding: str | None, overwrite: bool,
-                      quiet: bool, probs: bool, resume: bool, include: tuple[str, ...],
-                      exclude: tuple[str, ...], manifest: bool, path_column: str,
-                      engine: str, address: str | None, timeout: float | None,
-                      csv_safe: bool = False) -> None:
+def cli_score_options(cli: dict[str, Any]) -> Any:
+    """`toolkit score`'s parsed options (all but MODEL, INPUT and --out) as the one frozen
+    `ScoreOptions` the scorer is given."""
+    from toolkit_deploy.score import ScoreOptions, Selection
+
+    cli = dict(cli)
+    if cli["address"] is not None and cli["engine"] != "ray":
+        raise click.UsageError("--address is only used with --engine ray.")
+    timeout, progress = cli.pop("timeout"), not cli.pop("quiet")
+    selection = Selection(cli.pop("include"), cli.pop("exclude"), cli.pop("manifest"),
+                          cli.pop("path_column"))
+    return ScoreOptions(**cli, selection=selection, progress=progress,
+                        **({} if timeout is None else {"timeout": timeout or None}))
+
+
+def run_score_command(model: Any, inputs: str, out: str, options: Any) -> None:
     """Score, print the summary, exit with EXIT_PARTIAL when some inputs failed and with
     EXIT_INTERRUPTED (the table resumable) on Ctrl-C or SIGTERM, within seconds
     (`interrupts.interruptible`)."""
     from toolkit_deploy.interrupts import exit_interrupted, interruptible
-    from toolkit_deploy.score import Selection
-    from toolkit_deploy.score import score as run_score
+    from toolkit_deploy.score import score_with
 
-    if address is not None and engine != "ray":
-        raise click.UsageError("--address is only used with --engine ray.")
     resume_hint = (f"the rows scored so far are kept in {out}.partial; run the same command "
                    "with --resume to finish it.")
     with interruptible(EXIT_INTERRUPTED, resume_hint) as interrupted:
         try:
-            summary = run_score(
-                model, inputs, out, top_k=top_k, batch_size=batch_size, workers=workers,
-                device=device, threads=threads, overwrite=overwrite, progress=not quiet,
-                text_column=text_column, id_column=id_column, encoding=encoding, probs=probs,
-                resume=resume, selection=Selection(include, exclude, manifest, path_column),
-                engine=engine, address=address, csv_safe=csv_safe,
-                **({} if timeout is None else {"timeout": timeout or None}))
+            summary = score_with(model, inputs, out, options)
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: {resume_hint}", err=True)
-            exit_interrupted(interrupted, EXIT_INTERRUPTED, keep_interpreter=engine == "ray")
+            exit_interrupted(interrupted, EXIT_INTERRUPTED,
+                             keep_interpreter=options.engine == "ray")
     click.echo(summary.describe(), err=True)
     if summary.n_failed:
         sys.exit(EXIT_PARTIAL)
@@ -253,8 +247,8 @@ def run_score_command(model: Any, inputs: str, out: str, top_k: int, batch_size:
 @click.argument("model", type=click.Path(dir_okay=False))
 @score_options()
 @library_errors
-def score(model: str, **options: Any) -> None:
-    run_score_command(model, **options)
+def score(model: str, inputs: str, out: str, **options: Any) -> None:
+    run_score_command(model, inputs, out, cli_score_options(options))
 
 
 @main.command()
@@ -351,24 +345,23 @@ def evaluate(target: str, data: str, split: str | None, as_json: bool, batch_siz
     """
     from pathlib import Path
 
+    from toolkit_deploy.evaluate import EvalOptions
+
+    options = EvalOptions(split=split, batch_size=batch_size, workers=workers,
+                          progress=not as_json, text_column=text_column,
+                          label_column=label_column, encoding=encoding, perturb=perturb,
+                          seed=seed, report=report)
     if Path(target).is_dir():
-        if not training_installed():
-            raise click.ClickException(
-                f"Evaluating a run folder needs the training stack: {INSTALL_TRAINING}. "
-                "Or evaluate its exported .onnx file."
-            )
-        from toolkit.evaluation import evaluate_run
+        from toolkit_deploy.plugins import run_folder_hook
 
-        result = evaluate_run(target, data, split=split, batch_size=batch_size, device=device,
-                              text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed, report=report)
+        evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder",
+                                       " Or evaluate its exported .onnx file.")
+        result = evaluate_run(target, data, options, device=device)
     else:
-        from toolkit_deploy.evaluate import evaluate as run_evaluate
+        from toolkit_deploy.evaluate import evaluate_with
+        from toolkit_deploy.predictor import as_predictor
 
-        result = run_evaluate(target, data, split=split, batch_size=batch_size, workers=workers,
-                              device=device, threads=threads, progress=not as_json,
-                              text_column=text_column, label_column=label_column,
-                              encoding=encoding, perturb=perturb, seed=seed, report=report)
+        result = evaluate_with(as_predictor(target, device, threads, encoding), data, options)
     print_evaluation(result, as_json)
 
 
@@ -395,25 +388,23 @@ def compare(targets: tuple[str, ...], data: str | None, split: str | None, as_js
     """
     from pathlib import Path
 
-    from toolkit_deploy.compare import comparison_row, format_comparison, recorded_figures
+    from toolkit_deploy.compare import comparison_row, format_comparison, model_figures
+    from toolkit_deploy.evaluate import EvalOptions, evaluate_with
+    from toolkit_deploy.plugins import run_folder_hook
+    from toolkit_deploy.predictor import as_predictor
 
+    options = EvalOptions(split=split, batch_size=batch_size)
     rows = []
     for target in targets:
-        if data is None:
-            figures = recorded_figures(target)
+        if Path(target).is_dir() and data is None:
+            figures = run_folder_hook("figures", "Reading a run folder's figures")(target)
         elif Path(target).is_dir():
-            if not training_installed():
-                raise click.ClickException(f"Evaluating a run folder needs the training stack: "
-                                           f"{INSTALL_TRAINING}.")
-            from toolkit.evaluation import evaluate_run
-
-            figures = evaluate_run(target, data, split=split, batch_size=batch_size,
-                                   device=device)
+            evaluate_run = run_folder_hook("evaluate", "Evaluating a run folder")
+            figures = evaluate_run(target, data, options, device=device)
+        elif data is None:
+            figures = model_figures(target)
         else:
-            from toolkit_deploy.evaluate import evaluate as run_evaluate
-
-            figures = run_evaluate(target, data, split=split, batch_size=batch_size,
-                                   device=device)
+            figures = evaluate_with(as_predictor(target, device, None, None), data, options)
         rows.append(comparison_row(target, figures))
     click.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json
                else format_comparison(rows))

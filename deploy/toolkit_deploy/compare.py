@@ -1,13 +1,12 @@
 """`toolkit compare`: the figures of several runs and model files, side by side.
 
-Without data, each target's recorded figures are shown: a run's final held-out figures
-(`results.json`), a model file's figures from its provenance (held-out figures of the run it was
-exported from) with its parity. With data, every target is evaluated on the same labelled data.
+Without data, each target's recorded figures are shown: a run folder's (the training stack reads
+them, `toolkit_deploy.plugins`), a model file's from its provenance (held-out figures of the run it
+was exported from) with its parity. With data, every target is evaluated on the same labelled data.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,9 @@ from toolkit_deploy.info import describe
 COLUMNS = ("accuracy", "top-2", "macro_f1", "weighted_f1", "n_samples")
 
 
-def recorded_figures(target: str | os.PathLike) -> dict[str, Any]:
-    """The figures a run folder or a model file carries, without evaluating anything."""
-    path = Path(target)
-    if path.is_dir():
-        results = path / "results.json"
-        if not results.is_file():
-            raise FileNotFoundError(f"{path} has no results.json: not a finished training run.")
-        return json.loads(results.read_text(encoding="utf-8"))
-    info = describe(path)
+def model_figures(target: str | os.PathLike) -> dict[str, Any]:
+    """The figures a model file carries, without evaluating anything."""
+    info = describe(Path(target))
     figures = dict(info["provenance"].get("results") or {})
     if info["parity"]:
         figures["parity_top1_agreement"] = info["parity"]["top1_agreement"]

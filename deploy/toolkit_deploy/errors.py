@@ -38,6 +38,11 @@ class DeviceError(ToolkitError, RuntimeError):
     """The requested execution device is not usable; raised instead of silently using another."""
 
 
+class TargetError(ToolkitError, ValueError):
+    """A model cannot be expressed at the opset or IR version its target runtime supports
+    (`toolkit export --opset / --target-ort`)."""
+
+
 class ParityError(ToolkitError, RuntimeError):
     """An exported model disagrees with PyTorch beyond the gates. Carries the report."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from toolkit_deploy import tables
 from toolkit_deploy.dataset import find_splits, read_labelled
 from toolkit_deploy.errors import DatasetError, DecodeError
 from toolkit_deploy.metrics import classification_metrics
+from toolkit_deploy.names import BATCH_SIZE
 from toolkit_deploy.pathtext import path_text
 from toolkit_deploy.perturb import Perturbation, PerturbedDecoder, parse_perturbations
 from toolkit_deploy.pipeline import Model, predict_files
@@ -43,35 +45,71 @@ def resolve_eval_folder(data: str | os.PathLike, split: str | None = None) -> tu
     )
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """How a model is measured on labelled data: the keyword arguments of `evaluate` (and of the
+    training stack's `evaluate_run`) but the model's own (device, threads, weights), of the same
+    names and defaults, built once and passed down whole to `evaluate_with`.
+
+    Attributes:
+        split: Split of a split dataset (default: test, else val).
+        batch_size: Inputs per model call.
+        workers: Decoding threads, or processes for video (default: available cores).
+        progress: Show a progress bar on stderr (when it is a terminal).
+        text_column: Column (or JSON key) holding the text in a .csv/.jsonl table.
+        label_column: Column (or JSON key) holding the label in the same.
+        encoding: Encoding of text files (default UTF-8, with or without BOM).
+        perturb: Corruptions to also measure accuracy under (`name[:strength]`, `all`).
+        seed: Seed of the corruptions.
+        report: Folder to write a self-contained HTML report into.
+    """
+
+    split: str | None = None
+    batch_size: int = BATCH_SIZE
+    workers: int | None = None
+    progress: bool = False
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str | None = None
+    perturb: tuple[str, ...] = ()
+    seed: int = 0
+    report: str | os.PathLike | None = None
+
+
+_DEFAULT = EvalOptions()
+
+
 def evaluate(
     model: Predictor | str | os.PathLike,
     data: str | os.PathLike,
     *,
-    split: str | None = None,
-    batch_size: int = 32,
-    workers: int | None = None,
+    split: str | None = _DEFAULT.split,
+    batch_size: int = _DEFAULT.batch_size,
+    workers: int | None = _DEFAULT.workers,
     device: str = "cpu",
     threads: int | None = None,
-    progress: bool = False,
-    text_column: str = "text",
-    label_column: str = "label",
-    encoding: str | None = None,
-    perturb: tuple[str, ...] = (),
-    seed: int = 0,
-    report: str | os.PathLike | None = None,
+    progress: bool = _DEFAULT.progress,
+    text_column: str = _DEFAULT.text_column,
+    label_column: str = _DEFAULT.label_column,
+    encoding: str | None = _DEFAULT.encoding,
+    perturb: tuple[str, ...] = _DEFAULT.perturb,
+    seed: int = _DEFAULT.seed,
+    report: str | os.PathLike | None = _DEFAULT.report,
 ) -> dict[str, Any]:
     """Accuracy, F1, per-class figures and confusion matrix of a model file on a labelled folder
     (or, for a text model, a labelled `.csv` / `.jsonl` table).
 
     Files that fail to decode are not counted in the metrics; they are listed under `errors`.
+    `device` and `threads` are the model's (when `model` is a path); the other arguments are
+    `EvalOptions`'.
 
     Returns:
         `classification_metrics` plus `model`, `data`, `split`, `n_failed`, `errors`.
     """
-    predictor = as_predictor(model, device, threads, encoding)
-    return evaluate_with(predictor, data, split=split, batch_size=batch_size, workers=workers,
-                         progress=progress, text_column=text_column, label_column=label_column,
-                         encoding=encoding, perturb=perturb, seed=seed, report=report)
+    options = EvalOptions(split=split, batch_size=batch_size, workers=workers,
+                          progress=progress, text_column=text_column, label_column=label_column,
+                          encoding=encoding, perturb=perturb, seed=seed, report=report)
+    return evaluate_with(as_predictor(model, device, threads, encoding), data, options)
 
 
 def labelled_inputs(
@@ -104,42 +142,31 @@ def labelled_inputs(
             [*dataset.targets, *([-1] * len(dataset.unlisted))], names)
 
 
-def evaluate_with(
-    model: Model,
-    data: str | os.PathLike,
-    *,
-    split: str | None = None,
-    batch_size: int = 32,
-    workers: int | None = None,
-    progress: bool = False,
-    text_column: str = "text",
-    label_column: str = "label",
-    encoding: str | None = None,
-    perturb: tuple[str, ...] = (),
-    seed: int = 0,
-    report: str | os.PathLike | None = None,
-) -> dict[str, Any]:
+def evaluate_with(model: Model, data: str | os.PathLike,
+                  options: EvalOptions = _DEFAULT) -> dict[str, Any]:
     """`evaluate` for anything with the `Predictor` interface (the training stack passes its
     PyTorch model this way, so both sides share decoding, batching and metrics).
 
     With `perturb` (`name[:strength]`, see `toolkit_deploy.perturb`), the data is also scored
     under each corruption, seeded by `seed`; `robustness` lists the accuracy and its drop. With
     `report`, an HTML report is written in that folder (`toolkit_deploy.report`)."""
+    split, batch_size, workers = options.split, options.batch_size, options.workers
+    perturb, seed, report = options.perturb, options.seed, options.report
     data = Path(data)
     if data.is_file() and model.decoder.modality != "text":
         raise DatasetError(f"--data {data} is a file; a {model.decoder.modality} model is "
                            "evaluated on a labelled folder DIR/<class>/<file>.")
     folder, split_name = (data, "") if data.is_file() else resolve_eval_folder(data, split)
     sources, truth, names = labelled_inputs(
-        folder, model.decoder.extensions, model.labels, text_column=text_column,
-        label_column=label_column, encoding=encoding)
+        folder, model.decoder.extensions, model.labels, text_column=options.text_column,
+        label_column=options.label_column, encoding=options.encoding)
 
     from tqdm import tqdm
 
     targets, preds, probs, errors, wrong = [], [], [], [], []
     stream = predict_files(model, sources, batch_size, workers)
     for p in tqdm(stream, total=len(sources), desc="evaluate", unit="input", file=sys.stderr,
-                  disable=None if progress else True):
+                  disable=None if options.progress else True):
         if p.probs is None:
             errors.append({"path": names[p.index], "error": p.error})
         else:

@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,15 @@ def list_files(root: str | os.PathLike, extensions: tuple[str, ...]) -> FileList
     return FileList(root, tuple(found), ignored, tuple(unlisted))
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
+def hash_file(digest: Any, path: str | os.PathLike) -> None:
+    """Feed a file's bytes to `digest` (a `hashlib` object), a MiB at a time."""
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    hash_file(digest, path)
     return digest.hexdigest()

@@ -1,8 +1,14 @@
-"""Names shared by the exporter and the runtime: graph inputs/outputs and metadata keys.
+"""Names shared by the exporter and the runtime: graph inputs/outputs and metadata keys, and the
+scoring batch size (the exporter times INT8 at it).
 
 Both sides read these constants, so a model written by `toolkit export` is always readable by the
 runtime that ships with the same format version.
 """
+
+#: Inputs per ONNX Runtime call of `score`, `evaluate` and `Predictor.predict`, and the batch
+#: size the INT8 speed gate is measured at. Best, or within noise of the best, for every modality
+#: on 2 cores (benchmarks/defaults.py, benchmarks/README.md).
+BATCH_SIZE = 32
 
 #: Version of the model-file contract written into every exported model. Bump on breaking change.
 #: 2: every `toolkit.*` value is JSON (format 1 wrote the modality as a bare string), a text

@@ -38,7 +38,13 @@ def package_cli(name: str, version: str, load: Callable[..., Predictor],
                 model_path: Callable[[], Path], sha256: str, device: str = "cpu") -> click.Group:
     """The `NAME` command of a model package: `score` (the options and output of
     `toolkit score`) and `info` (what the model says about itself)."""
-    from toolkit_deploy.cli import SCORE_HELP, library_errors, run_score_command, score_options
+    from toolkit_deploy.cli import (
+        SCORE_HELP,
+        cli_score_options,
+        library_errors,
+        run_score_command,
+        score_options,
+    )
 
     group = click.Group(
         name=name, help=f"The {name} model, packaged by toolkit. Commands: score, info.",
@@ -48,11 +54,12 @@ def package_cli(name: str, version: str, load: Callable[..., Predictor],
     @group.command(help=f"Score every file under INPUT with the {name} model.\n" + SCORE_HELP)
     @score_options(device)
     @library_errors
-    def score(device: str, threads: int | None, encoding: str | None, **options: Any) -> None:
+    def score(inputs: str, out: str, device: str, threads: int | None, encoding: str | None,
+              **options: Any) -> None:
         predictor = load(device=device, threads=threads,
                          **({"encoding": encoding} if encoding else {}))
-        run_score_command(predictor, device=device, threads=threads, encoding=encoding,
-                          **options)
+        run_score_command(predictor, inputs, out, cli_score_options(
+            {**options, "device": device, "threads": threads, "encoding": encoding}))
 
     @group.command()
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

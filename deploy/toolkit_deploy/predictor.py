@@ -153,7 +153,7 @@ class Predictor:
         logits, probs = self.session.run(list(names.OUTPUTS), {names.INPUT: batch})
         return logits, probs
 
-    def predict_proba(self, inputs: Any, batch_size: int = 32) -> np.ndarray:
+    def predict_proba(self, inputs: Any, batch_size: int = names.BATCH_SIZE) -> np.ndarray:
         """Class probabilities, N × classes.
 
         Args:
@@ -207,7 +207,7 @@ class Predictor:
             )
         return probs
 
-    def predict(self, inputs: Any, batch_size: int = 32) -> list[str]:
+    def predict(self, inputs: Any, batch_size: int = names.BATCH_SIZE) -> list[str]:
         """The most probable label of each input (a list, also for a single input)."""
         probs = self.predict_proba(inputs, batch_size)
         return [self.labels[i] for i in probs.argmax(axis=1)]

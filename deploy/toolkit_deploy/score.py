@@ -18,6 +18,7 @@ from toolkit_deploy import tables
 from toolkit_deploy.errors import DecodeError
 from toolkit_deploy.files import list_files, select, sha256_of
 from toolkit_deploy.locking import output_lock
+from toolkit_deploy.names import BATCH_SIZE
 from toolkit_deploy.pathtext import path_from_text, path_text
 from toolkit_deploy.pipeline import DEFAULT_TIMEOUT, Prediction, predict_files
 from toolkit_deploy.predictor import Predictor, as_predictor
@@ -111,28 +112,90 @@ def summary_path(out: Path) -> Path:
     return out.with_name(out.name + ".summary.json")
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which inputs a folder or a manifest gives.
+
+    Attributes:
+        include: Globs on the path relative to INPUT; only matching files are scored.
+        exclude: Globs on the same; matching files are not scored.
+        manifest: INPUT lists the paths to score (relative to its folder): a .txt file with one
+            per line, or a .csv / .jsonl table with a `path_column`.
+        path_column: The manifest's column of paths.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    manifest: bool = False
+    path_column: str = "path"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How `score_with` scores: the keyword arguments of `score`, of the same names and defaults,
+    built once (by `score`, or by the CLI from its options) and passed down whole."""
+
+    top_k: int = 0
+    batch_size: int = BATCH_SIZE
+    workers: int | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+    text_column: str = "text"
+    id_column: str | None = None
+    encoding: str | None = None
+    probs: bool = False
+    resume: bool = False
+    selection: Selection = Selection()
+    engine: str = "local"
+    address: str | None = None
+    timeout: float | None = DEFAULT_TIMEOUT
+    csv_safe: bool = False
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"Unknown engine {self.engine!r}; valid engines: "
+                             f"{', '.join(ENGINES)}.")
+        if self.address is not None and self.engine != "ray":
+            raise ValueError(f"An address ({self.address!r}) is only used by the ray engine; pass "
+                             "--engine ray (engine='ray') with it, or drop it.")
+
+    def recorded(self) -> dict[str, Any]:
+        """The options the rows depend on (a table resumed under other ones would mix rows), as
+        the summary and the run's fingerprint record them."""
+        recorded = {"top_k": self.top_k, "probs": self.probs, "text_column": self.text_column,
+                    "id_column": self.id_column, "encoding": self.encoding}
+        if self.csv_safe:  # a table resumed with and without it would mix escaped and raw rows
+            recorded["csv_safe"] = True
+        return recorded
+
+
+_DEFAULT = ScoreOptions()
+
+
 def score(
     model: Predictor | str | os.PathLike,
     inputs: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    top_k: int = 0,
-    batch_size: int = 32,
-    workers: int | None = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    text_column: str = "text",
-    id_column: str | None = None,
-    encoding: str | None = None,
-    probs: bool = False,
-    resume: bool = False,
+    top_k: int = _DEFAULT.top_k,
+    batch_size: int = _DEFAULT.batch_size,
+    workers: int | None = _DEFAULT.workers,
+    device: str = _DEFAULT.device,
+    threads: int | None = _DEFAULT.threads,
+    overwrite: bool = _DEFAULT.overwrite,
+    progress: bool = _DEFAULT.progress,
+    text_column: str = _DEFAULT.text_column,
+    id_column: str | None = _DEFAULT.id_column,
+    encoding: str | None = _DEFAULT.encoding,
+    probs: bool = _DEFAULT.probs,
+    resume: bool = _DEFAULT.resume,
     selection: Selection | None = None,
-    engine: str = "local",
-    address: str | None = None,
-    timeout: float | None = DEFAULT_TIMEOUT,
-    csv_safe: bool = False,
+    engine: str = _DEFAULT.engine,
+    address: str | None = _DEFAULT.address,
+    timeout: float | None = _DEFAULT.timeout,
+    csv_safe: bool = _DEFAULT.csv_safe,
 ) -> ScoreSummary:
     """Score every input file under `inputs` and write one row per file to `out`.
 
@@ -186,117 +249,117 @@ def score(
         OutputError: The table or its summary cannot be written (a full disk, a folder that is
             not writable); an earlier table at `out` is left as it was.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"Unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}.")
-    if address is not None and engine != "ray":
-        raise ValueError(f"An address ({address!r}) is only used by the ray engine; pass "
-                         "--engine ray (engine='ray') with it, or drop it.")
+    return score_with(model, inputs, out, ScoreOptions(
+        top_k=top_k, batch_size=batch_size, workers=workers, device=device, threads=threads,
+        overwrite=overwrite, progress=progress, text_column=text_column, id_column=id_column,
+        encoding=encoding, probs=probs, resume=resume, selection=selection or Selection(),
+        engine=engine, address=address, timeout=timeout, csv_safe=csv_safe))
+
+
+def score_with(model: Predictor | str | os.PathLike, inputs: str | os.PathLike,
+               out: str | os.PathLike, options: ScoreOptions) -> ScoreSummary:
+    """`score` with its options built (`ScoreOptions`): check the destination, list the inputs,
+    then write the rows (or, resuming a finished table of the same run, confirm it)."""
+    out = check_destination(out, options)
+    with output_lock(out):  # held to the end: a second run on `out` is refused, not interleaved
+        finished = _check_existing(out, options)
+        predictor = as_predictor(model, options.device, options.threads, options.encoding)
+        if options.engine == "local" and getattr(predictor.decoder, "isolate", False):
+            from toolkit_deploy.pipeline import check_spawnable_main
+
+            check_spawnable_main()  # before any file is made
+        if not 0 <= options.top_k <= len(predictor.labels):
+            raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. "
+                             f"Got {options.top_k}.")
+        inputs = Path(inputs)
+        sources, keys, ignored = _inputs(predictor, inputs, options)
+        fingerprint = _fingerprint(predictor, inputs, sources, keys, options.recorded())
+        if finished:
+            return _finished(out, fingerprint)
+        return _write(predictor, inputs, out, sources, keys, ignored, fingerprint, options)
+
+
+def check_destination(out: str | os.PathLike, options: ScoreOptions) -> Path:
+    """`out` as a Path, refused before anything is made when it cannot be written as asked."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(
             f"Output {out} has an unsupported extension; expected one of {', '.join(FORMATS)}."
         )
-    if csv_safe and out.suffix.lower() != ".csv":
+    if options.csv_safe and out.suffix.lower() != ".csv":
         raise ValueError(f"--csv-safe (csv_safe=True) escapes spreadsheet formulas in .csv "
                          f"tables; {out.name} is {out.suffix} and needs no escaping. Drop it.")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
-    if engine == "ray":
+    if options.engine == "ray":
         from toolkit_deploy.ray_score import ray_module
 
         ray_module()  # before any file is made: without Ray, nothing is left behind
-    with output_lock(out):  # held to the end: a second run on `out` is refused, not interleaved
-        sidecar = summary_path(out)
-        partial = partial_paths(out)[0]
-        # --resume on a finished table (a retried step) is checked against the run's
-        # fingerprint below, once the model and the inputs are known.
-        finished = resume and not overwrite and out.exists() and not os.path.lexists(partial)
-        for existing in (out, sidecar):
-            if existing.exists() and not (overwrite or finished):
-                raise FileExistsError(
-                    f"Output {existing} already exists; pass --overwrite (overwrite=True) to "
-                    "replace it, or choose another path."
-                )
-        if os.path.lexists(partial) and not (resume or overwrite):
+    return out
+
+
+def _check_existing(out: Path, options: ScoreOptions) -> bool:
+    """Refuse what is at `out` unless the options allow it; whether `out` is a finished table
+    that --resume is to confirm (checked against the run's fingerprint once the model and the
+    inputs are known)."""
+    sidecar = summary_path(out)
+    partial = partial_paths(out)[0]
+    finished = (options.resume and not options.overwrite and out.exists()
+                and not os.path.lexists(partial))
+    for existing in (out, sidecar):
+        if existing.exists() and not (options.overwrite or finished):
             raise FileExistsError(
-                f"An interrupted run left {partial}; pass --resume to continue it, or "
-                "--overwrite to start again."
+                f"Output {existing} already exists; pass --overwrite (overwrite=True) to "
+                "replace it, or choose another path."
             )
-        predictor = as_predictor(model, device, threads, encoding)
-        if engine == "local" and getattr(predictor.decoder, "isolate", False):
-            from toolkit_deploy.pipeline import check_spawnable_main
-
-            check_spawnable_main()  # before any file is made
-        if not 0 <= top_k <= len(predictor.labels):
-            raise ValueError(f"top_k must be in [0, {len(predictor.labels)}]. Got {top_k}.")
-        inputs = Path(inputs)
-        sources, keys, ignored = _inputs(predictor, inputs, text_column, id_column, encoding,
-                                         selection or Selection())
-        options = {"top_k": top_k, "probs": probs, "text_column": text_column,
-                   "id_column": id_column, "encoding": encoding}
-        if csv_safe:  # a table resumed with and without it would mix escaped and raw rows
-            options["csv_safe"] = True
-        fingerprint = _fingerprint(predictor, inputs, sources, keys, options)
-        if finished:
-            return _finished(out, fingerprint)
-        return _write(predictor, inputs, out, sources, keys, ignored, options, fingerprint,
-                      ScoreRun(top_k, probs, batch_size, workers, resume, engine, address,
-                               threads, timeout, progress, csv_safe))
+    if os.path.lexists(partial) and not (options.resume or options.overwrite):
+        raise FileExistsError(
+            f"An interrupted run left {partial}; pass --resume to continue it, or "
+            "--overwrite to start again."
+        )
+    return finished
 
 
-@dataclass(frozen=True)
-class ScoreRun:
-    """How `score` runs, once its inputs are known (its arguments of the same names)."""
+def _open_stream(predictor: Predictor, sources: list[Any], options: ScoreOptions) -> Any:
+    """The predictions of `sources`, in any order, each with its index: decoded and run here
+    (`pipeline.predict_files`) or by Ray actors (`ray_score`)."""
+    if options.engine == "local":
+        return predict_files(predictor, sources, options.batch_size, options.workers,
+                             timeout=options.timeout)
+    from toolkit_deploy.ray_score import ray_predictions
 
-    top_k: int
-    probs: bool
-    batch_size: int
-    workers: int | None
-    resume: bool
-    engine: str
-    address: str | None
-    threads: int | None
-    timeout: float | None
-    progress: bool
-    csv_safe: bool
+    return ray_predictions(predictor, sources, options.batch_size, options.workers,
+                           options.address, options.threads,
+                           {"encoding": options.encoding} if options.encoding else {})
 
 
 def _write(predictor: Predictor, inputs: Path, out: Path, sources: list[Any],
-           keys: list[dict[str, str]], ignored: str, options: dict[str, Any], fingerprint: str,
-           run: ScoreRun) -> ScoreSummary:
+           keys: list[dict[str, str]], ignored: str, fingerprint: str,
+           options: ScoreOptions) -> ScoreSummary:
     """Score `sources` into the table at `out` and its summary."""
     from tqdm import tqdm
 
     started = time.perf_counter()
-    table_fields = columns(run.top_k, tuple(keys[0]) if keys else ("path",),
-                           predictor.labels if run.probs else ())
-    if run.csv_safe:
+    table_fields = columns(options.top_k, tuple(keys[0]) if keys else ("path",),
+                           predictor.labels if options.probs else ())
+    if options.csv_safe:
         from toolkit_deploy.csvsafe import csv_safe as safe_cell
         from toolkit_deploy.csvsafe import csv_safe_row
 
         table_fields = [safe_cell(f) for f in table_fields]
-    writer = TableWriter(out, table_fields, fingerprint, run.resume, len(sources))
+    writer = TableWriter(out, table_fields, fingerprint, options.resume, len(sources))
     skip = writer.done
     stream = None
     try:
-        if run.engine == "local":
-            stream = predict_files(predictor, sources[skip:], run.batch_size, run.workers,
-                                   timeout=run.timeout)
-        else:
-            from toolkit_deploy.ray_score import ray_predictions
-
-            encoding = options["encoding"]
-            stream = ray_predictions(predictor, sources[skip:], run.batch_size, run.workers,
-                                     run.address, run.threads,
-                                     {"encoding": encoding} if encoding else {})
+        stream = _open_stream(predictor, sources[skip:], options)
         bar = tqdm(
             stream, total=len(sources), initial=skip, unit="input", desc="score",
-            file=sys.stderr, disable=None if run.progress else True,
+            file=sys.stderr, disable=None if options.progress else True,
         )
         for prediction in bar:
             row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
-                                 run.top_k, run.probs)
-            if run.csv_safe:
+                                 options.top_k, options.probs)
+            if options.csv_safe:
                 row = csv_safe_row(row)
             writer.write(row, prediction.probs is None)
         failed = writer.failed
@@ -317,7 +380,8 @@ def _write(predictor: Predictor, inputs: Path, out: Path, sources: list[Any],
         staged = stage_text(summary_path(out), json.dumps({
             **summary.to_dict(), "model": path_text(str(predictor.path)),
             "inputs": path_text(str(inputs)),
-            "options": {**options, "batch_size": run.batch_size}, "fingerprint": fingerprint,
+            "options": {**options.recorded(), "batch_size": options.batch_size},
+            "fingerprint": fingerprint,
             "table_sha256": writer.sha256, "resumed_after": skip,
         }, indent=2, ensure_ascii=False) + "\n")
     except BaseException:
@@ -391,9 +455,11 @@ def is_text_table(predictor: Predictor, inputs: Path) -> bool:
             and inputs.suffix.lower() in tables.EXTENSIONS)
 
 
-def _inputs(predictor: Predictor, inputs: Path, text_column: str, id_column: str | None,
-            encoding: str | None, selection: Selection) -> tuple[list[Any], list[dict], str]:
+def _inputs(predictor: Predictor, inputs: Path,
+            options: ScoreOptions) -> tuple[list[Any], list[dict], str]:
     """The sources to score, the key columns of each one's row, and what was ignored."""
+    selection, encoding = options.selection, options.encoding
+    text_column, id_column = options.text_column, options.id_column
     if selection.manifest:
         if not inputs.is_file():
             raise ValueError(f"--manifest needs INPUT to be a .txt, .csv or .jsonl file listing "
@@ -420,21 +486,3 @@ def _inputs(predictor: Predictor, inputs: Path, text_column: str, id_column: str
                      key=lambda entry: entry[0])
     keys = [{"path": path_text(rel)} for rel, _ in entries]
     return [source for _, source in entries], keys, listing.describe_ignored()
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which inputs a folder or a manifest gives.
-
-    Attributes:
-        include: Globs on the path relative to INPUT; only matching files are scored.
-        exclude: Globs on the same; matching files are not scored.
-        manifest: INPUT lists the paths to score (relative to its folder): a .txt file with one
-            per line, or a .csv / .jsonl table with a `path_column`.
-        path_column: The manifest's column of paths.
-    """
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    manifest: bool = False
-    path_column: str = "path"

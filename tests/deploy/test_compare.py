@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import onnx
+import pytest
 from click.testing import CliRunner
 
 from tests.deploy.builders import colour_model_proto
@@ -30,7 +31,7 @@ def test_compare_models_on_the_same_data(colour_model: Path, colour_folder: Path
     assert "F1 per class" in table.output and "swapped.onnx" in table.output
 
 
-def test_compare_recorded_figures_without_data(tmp_path: Path) -> None:
+def test_compare_recorded_figures_of_a_model_without_data(tmp_path: Path) -> None:
     proto = colour_model_proto()
     meta = {p.key: p.value for p in proto.metadata_props}
     spec = ModelSpec.from_metadata(meta)
@@ -40,15 +41,16 @@ def test_compare_recorded_figures_without_data(tmp_path: Path) -> None:
     proto = colour_model_proto(metadata=meta)
     path = tmp_path / "m.onnx"
     onnx.save(proto, path)
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "results.json").write_text(json.dumps({
-        "split": "test", "n_samples": 40, "accuracy": 0.95, "macro_f1": 0.94, "weighted_f1": 0.95,
-        "top_k_accuracy": {"2": 1.0}, "per_class": {}}))
-    result = CliRunner().invoke(main, ["compare", str(run), str(path), "--json"])
+    result = CliRunner().invoke(main, ["compare", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    first, second = json.loads(result.output)
-    assert (first["accuracy"], first["top-2"]) == (0.95, 1.0)
-    assert second["accuracy"] == 0.925 and second["parity_top1_agreement"] == 1.0
-    missing = CliRunner().invoke(main, ["compare", str(tmp_path)])
-    assert missing.exit_code == 1 and "no results.json" in missing.output
+    (only,) = json.loads(result.output)
+    assert only["accuracy"] == 0.925 and only["parity_top1_agreement"] == 1.0
+
+
+def test_a_run_folder_needs_the_training_stack_to_be_compared(tmp_path: Path) -> None:
+    from toolkit_deploy.cli import training_installed
+
+    if training_installed():
+        pytest.skip("the training stack is installed; tests/toolkit/test_run.py covers runs")
+    result = CliRunner().invoke(main, ["compare", str(tmp_path)])
+    assert result.exit_code == 1 and "needs the training stack" in result.output

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.data import make_dataset
+from toolkit.demo import make_dataset
 from toolkit.export.onnx_export import ExportResult, export_run
 from toolkit.recipe import load_recipe
 from toolkit.run import Run

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from toolkit.data.sounds import SOUND_CLASSES, make_sounds
+from toolkit.demo.sounds import SOUND_CLASSES, make_sounds
 from toolkit.export.onnx_export import export_run
 from toolkit.models.audio import LOG_FLOOR, LogMel
 from toolkit.recipe import load_recipe

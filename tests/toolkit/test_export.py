@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from tests.toolkit.conftest import Trained
 from toolkit.export import onnx_export
-from toolkit.export.onnx_export import Gates, export_run
-from toolkit.export.target import TargetError
+from toolkit.export.onnx_export import export_run
+from toolkit.export.parity import Gates
 from toolkit_deploy.cli import main
-from toolkit_deploy.errors import ParityError
+from toolkit_deploy.errors import ParityError, TargetError
 from toolkit_deploy.predictor import Predictor
 
 

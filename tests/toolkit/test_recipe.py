@@ -3,7 +3,17 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.recipe import builtin_recipes, load_recipe, parse_override, parse_recipe
+from toolkit.recipe import (
+    AudioData,
+    ImageData,
+    TextData,
+    VideoData,
+    builtin_recipes,
+    load_recipe,
+    parse_override,
+    parse_recipe,
+)
+from toolkit_deploy.spec import AudioPreprocess, ImagePreprocess, TextPreprocess, VideoPreprocess
 
 
 @pytest.mark.parametrize("name", sorted(builtin_recipes()))
@@ -124,3 +134,20 @@ def test_deeply_nested_toml_is_a_clear_error(tmp_path: Path) -> None:
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 1 and "too deeply" in result.output
     assert not isinstance(result.exception, RecursionError)
+
+
+@pytest.mark.parametrize(("section", "preprocess", "own"), [
+    (ImageData, ImagePreprocess, {"mean", "std", "channels"}),  # one value for every channel; auto
+    (TextData, TextPreprocess, set()),
+    (AudioData, AudioPreprocess, {"f_min"}),  # the recipe says 20 Hz, the runtime 0 Hz
+    (VideoData, VideoPreprocess, set()),
+])
+def test_data_sections_take_the_runtimes_preprocessing_defaults(section, preprocess,
+                                                                own: set[str]) -> None:
+    import dataclasses
+
+    runtime = {f.name: f.default for f in dataclasses.fields(preprocess)
+               if f.default is not dataclasses.MISSING}
+    recipe = {f.name: f.default for f in dataclasses.fields(section)}
+    shared = (set(runtime) & set(recipe)) - own
+    assert shared and {k: recipe[k] for k in shared} == {k: runtime[k] for k in shared}

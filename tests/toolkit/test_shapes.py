@@ -1,4 +1,4 @@
-"""Tests for toolkit.data.shapes: real PNG files written to a tmp folder and read back."""
+"""Tests for toolkit.demo.shapes: real PNG files written to a tmp folder and read back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit.data.shapes import SHAPE_CLASSES, make_shapes
+from toolkit.demo.shapes import SHAPE_CLASSES, make_shapes
 
 
 def _files(root: Path) -> list[Path]:

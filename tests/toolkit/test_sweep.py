@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit.data.comments import make_comments
+from toolkit.demo.comments import make_comments
 from toolkit.sweep import parse_grid, plan_trials, split_values, sweep
 from toolkit.training import data as training_data
 from toolkit_deploy.cli import main

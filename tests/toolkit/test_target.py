@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
-from toolkit.export.onnx_export import export_program
+from toolkit.export.graph import export_program
 from toolkit.export.target import (
     ORT_LIMITS,
     TargetError,

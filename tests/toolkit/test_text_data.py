@@ -1,4 +1,4 @@
-"""Tests for the text demo data (toolkit.data.comments, toolkit.data.docstrings): real UTF-8
+"""Tests for the text demo data (toolkit.demo.comments, toolkit.demo.docstrings): real UTF-8
 files written to a tmp folder and read back."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.data.comments import COMMENT_CLASSES, make_comments
-from toolkit.data.docstrings import DOCSTRING_TOPICS, docstring_counts, make_docstrings
+from toolkit.demo.comments import COMMENT_CLASSES, make_comments
+from toolkit.demo.docstrings import DOCSTRING_TOPICS, docstring_counts, make_docstrings
 
 BOM = b"\xef\xbb\xbf"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -80,8 +80,8 @@ def test_same_seed_same_bytes_in_another_interpreter(tmp_path: Path) -> None:
     # Nothing may depend on str hashing (set or dict order keyed by str): a fresh interpreter
     # with another PYTHONHASHSEED must write the same bytes.
     script = ("import sys; from pathlib import Path; "
-              "from toolkit.data.comments import make_comments; "
-              "from toolkit.data.docstrings import make_docstrings; "
+              "from toolkit.demo.comments import make_comments; "
+              "from toolkit.demo.docstrings import make_docstrings; "
               "make_comments(Path(sys.argv[1]) / 'c', 4, 3); "
               "make_docstrings(Path(sys.argv[1]) / 'd', 4, 3)")
     for name, hash_seed in (("x", "1"), ("y", "2")):

@@ -19,8 +19,10 @@ from tests.toolkit.conftest import Trained
 from tests.toolkit.test_text import TINY_TEXT, write_chinese
 from toolkit.cli.export import export as export_command
 from toolkit.export.int8 import float_nodes, learnt_names, quantize_int8
-from toolkit.export.onnx_export import DEFAULT_GATES, export_proven, export_run
-from toolkit.export.variants import FP16_TOLERANCE, Variant, calibration_samples
+from toolkit.export.onnx_export import export_proven, export_run
+from toolkit.export.parity import DEFAULT_GATES
+from toolkit.export.samples import calibration_samples
+from toolkit.export.variants import FP16_TOLERANCE, Variant
 from toolkit.models.cnn import ImageNormalize
 from toolkit.recipe import load_recipe
 from toolkit.training.data import Samples
@@ -290,13 +292,6 @@ def test_preprocessing_is_every_node_that_depends_on_no_learnt_parameter(
     kept = float_nodes(graph, learnt_names(trained.run.load_model()))
     by_name = {n.name: n.op_type for n in graph.graph.node}
     assert [by_name[k] for k in kept] == ["Transpose", "Cast", "Div", "Sub", "Div", "Softmax"]
-
-
-def test_calibration_reads_training_samples_of_every_class(trained: Trained) -> None:
-    samples = calibration_samples(trained.run, trained.data, n=10)
-    train_paths = {trained.data / rel for rel, _ in trained.run.split.train}
-    assert len(samples) == 10 and set(samples.sources) <= train_paths
-    assert set(samples.targets) == set(range(len(trained.run.labels)))
 
 
 def test_variant_options_are_checked(trained: Trained, tmp_path: Path) -> None:

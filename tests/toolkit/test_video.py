@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.data.motion import MOTION_CLASSES, make_motion
+from toolkit.demo.motion import MOTION_CLASSES, make_motion
 from toolkit.export.onnx_export import export_run
 from toolkit.recipe import load_recipe
 from toolkit.training.augment import augment
@@ -42,7 +42,7 @@ def test_motion_demo_data(tmp_path: Path) -> None:
 
 def test_same_seed_same_frames() -> None:
     # The frames drawn; encoders (threaded colour conversion) may not repeat their bytes exactly.
-    from toolkit.data.motion import _clip
+    from toolkit.demo.motion import _clip
 
     for kind in MOTION_CLASSES:
         a, fps_a = _clip(kind, np.random.default_rng([1, 2, 3]))

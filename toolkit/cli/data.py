@@ -2,7 +2,7 @@
 
 import click
 
-from toolkit.data import KINDS
+from toolkit.demo import KINDS
 from toolkit_deploy.cli import library_errors
 
 
@@ -28,7 +28,7 @@ def make(kind: str, out: str, per_class: int, seed: int) -> None:
     (WAV and FLAC clips of 6 sound-event classes at mixed sample rates, bit depths and channel
     counts); motion (MP4 and WebM clips of a shape that grows, moves, rotates or shrinks).
     """
-    from toolkit.data import make_dataset
+    from toolkit.demo import make_dataset
 
     n = make_dataset(kind, out, per_class=per_class, seed=seed)
     click.echo(f"wrote {n} files to {out}")

@@ -75,7 +75,8 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
     side, and a variant that fails a gate is refused (exit code 1, nothing written).
     --fp16 and --quantize are exclusive.
     """
-    from toolkit.export.onnx_export import Gates, export_run
+    from toolkit.export.onnx_export import export_run
+    from toolkit.export.parity import Gates
     from toolkit.export.variants import Variant
 
     if fp16 and quantize:

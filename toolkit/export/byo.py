@@ -17,7 +17,6 @@ It returns logits N×len(labels), in the order of `labels`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -30,20 +29,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from toolkit.export.onnx_export import (
-    DEFAULT_GATES,
-    MIN_OPSET,
-    ExportResult,
-    Gates,
-    check_destination,
-    export_proven,
-)
+from toolkit.export.graph import MIN_OPSET
+from toolkit.export.onnx_export import ExportResult, check_destination, export_proven
+from toolkit.export.parity import DEFAULT_GATES, Gates
+from toolkit.export.samples import CALIBRATION_SAMPLES, batch_of, spread
 from toolkit.export.target import export_opset
-from toolkit.export.variants import CALIBRATION_SAMPLES, Variant
+from toolkit.export.variants import Variant
 from toolkit.models.cnn import ImageNormalize
 from toolkit.training.data import Samples
 from toolkit_deploy.decoders import create_decoder, decoder_extensions
 from toolkit_deploy.evaluate import labelled_inputs
+from toolkit_deploy.files import sha256_of
 from toolkit_deploy.spec import PREPROCESS_TYPES, ModelSpec
 
 #: Keys of an export spec file, besides the `[preprocess]` table.
@@ -100,7 +96,7 @@ def labelled_samples(samples: Any, modality: str, labels: tuple[str, ...], n: in
         targets = [labels.index(label) for _, label in pairs]
     if not sources:
         raise ValueError(f"No labelled samples in {samples}; parity needs real inputs.")
-    picks = np.unique(np.linspace(0, len(sources) - 1, min(n, len(sources))).round().astype(int))
+    picks = spread(len(sources), n)
     return Samples(tuple(sources[i] for i in picks), tuple(targets[i] for i in picks),
                    tuple(str(sources[i])[:80] for i in picks))
 
@@ -191,7 +187,7 @@ def export_model(
     decoder = create_decoder(modality, preprocess)
     first = decoder(held_out.sources[0])
     _check_module(wrapped, module, example_input,
-                  first if getattr(decoder, "windowed", False) else first[None], labels)
+                  batch_of(decoder, [first]), labels)
     spec = ModelSpec(
         modality=modality, labels=labels, preprocess=preprocess,
         opset=export_opset(opset, target_ort, floor=MIN_OPSET),
@@ -357,7 +353,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> str:
             f"{path} does not fit the module: missing {result.missing_keys[:5]}, unexpected "
             f"{result.unexpected_keys[:5]}. Is --module the architecture these weights are for?"
         )
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_of(path)
 
 
 def export_module_file(reference: str, weights: str | os.PathLike, spec_path: str | os.PathLike,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolkit.export.onnx_export import MIN_OPSET, export_program
+from toolkit.export.graph import MIN_OPSET, export_program
 
 #: Torch's own frames (nn.Linear.forward, …) say nothing about the user's model; the source shown
 #: is the last frame outside torch.

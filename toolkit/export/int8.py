@@ -39,7 +39,7 @@ _STAGE_OPS = (*_MONOTONE, "MaxPool", "AveragePool", "Elu", "Selu", "HardSigmoid"
 
 def learnt_names(model: torch.nn.Module) -> set[str]:
     """Initializer names the exporter gives the model's learnt parameters."""
-    from toolkit.export.onnx_export import WithProbabilities
+    from toolkit.export.graph import WithProbabilities
 
     return {name for name, _ in WithProbabilities(model).named_parameters()}
 

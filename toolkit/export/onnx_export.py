@@ -6,13 +6,10 @@ parity gate holds, so a failed export leaves nothing at `out` (and a crash leave
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,19 +17,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolkit.export.parity import measure_parity
+from toolkit.export.divergence import describe, program_divergences
+from toolkit.export.graph import MIN_OPSET, export_program
+from toolkit.export.parity import DEFAULT_GATES, Gates, measure_parity
+from toolkit.export.samples import batch_of, calibration_samples, held_out_samples, long_texts
 from toolkit.export.target import export_opset, lowest_ir_version, retarget
-from toolkit.export.variants import Variant, VariantReport, calibration_samples, make_variant
-from toolkit.run import RESULTS, Run, load_run
-from toolkit.training.data import Samples, split_samples
-from toolkit_deploy import names
+from toolkit.export.variants import Variant, VariantReport, make_variant
+from toolkit.run import RESULTS, Run, load_run, run_figures
+from toolkit.training.data import Samples
 from toolkit_deploy.decoders import create_decoder
 from toolkit_deploy.errors import ParityError
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.spec import ModelSpec, ParityReport
 from toolkit_deploy.writing import output_errors
 
-MIN_OPSET = 18  # the dynamo exporter's floor
 #: Protobuf cannot hold more than 2 GiB; larger models keep their weights in `<out>.data`.
 _PROTO_LIMIT = 2**31 - 1
 
@@ -48,90 +46,12 @@ class ExportResult:
     variant: VariantReport | None = None
 
 
-class WithProbabilities(torch.nn.Module):
-    """The exported graph: the model's logits and their softmax, under the contract's names."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x)
-        return logits, torch.softmax(logits, dim=1)
-
-
-def export_program(model: torch.nn.Module, example: np.ndarray | torch.Tensor, opset: int,
-                   **options: Any) -> torch.onnx.ONNXProgram:
-    """Export with torch.onnx's dynamo exporter, batch axis dynamic, under the contract's names.
-
-    There is no fallback to the TorchScript exporter: an export that fails raises. `options` go
-    to `torch.onnx.export` (e.g. a `custom_translation_table` for a model's custom operators).
-    """
-    # torch 2.13's exporter logs a warning per torchvision op it cannot register (we do not use
-    # torchvision) and torch.export emits a FutureWarning from its own internals: neither is
-    # about the user's model, so they are kept out of the export's output.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
-                                category=FutureWarning)
-        return torch.onnx.export(
-            WithProbabilities(model).eval(),
-            (torch.as_tensor(example),),
-            dynamo=True,
-            input_names=[names.INPUT],
-            output_names=list(names.OUTPUTS),
-            dynamic_shapes=({0: torch.export.Dim(names.BATCH_AXIS)},),
-            opset_version=opset,
-            verbose=False,
-            **options,
-        )
-
-
-def held_out_samples(run: Run, data_dir: Path, n_samples: int) -> Samples:
-    """Up to `n_samples` held-out inputs (files, or texts of a table) with their targets, spread
-    evenly over the (class-sorted) held-out split."""
-    name, items = run.split.held_out
-    if not items:
-        raise ValueError(f"{run.path} has no held-out samples to prove parity on.")
-    if not data_dir.exists():
-        raise FileNotFoundError(f"The run's data {data_dir} is missing. If it moved, pass --data "
-                                "with its new place.")
-    n = min(n_samples, len(items))
-    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
-    samples = split_samples(data_dir, tuple(items[i] for i in picks), run.recipe.data)
-    missing = [p for p in samples.sources if isinstance(p, Path) and not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"Held-out sample {missing[0]} of the run's {name} split is missing ({len(missing)} "
-            "in all). If the data moved, pass --data with its new folder."
-        )
-    return samples
-
-
-def batch_of(decoder: Any, decoded: list[np.ndarray]) -> np.ndarray:
-    """One batch of model inputs from decoded samples (every window of a windowed decoder's)."""
-    return np.concatenate(decoded) if getattr(decoder, "windowed", False) else np.stack(decoded)
-
-
-def long_texts(texts: list[str], decoder: Any) -> list[str]:
-    """Each text repeated until it is longer than the model's input, so that parity also covers
-    texts that fill every position (truncated), not only padded ones."""
-    length = decoder.spec.max_length
-    out = []
-    for text in texts:
-        tokens = int((decoder.tokenize(text) != decoder.spec.pad_id).sum())
-        out.append(" ".join([text] * (length // max(1, tokens) + 1)))
-    return out
-
-
 def _held_out_figures(run: Run) -> dict[str, Any]:
     """The run's final figures on its held-out split (for model cards), without the per-class
     detail."""
-
-    path = run.path / RESULTS
-    if not path.is_file():
+    if not (run.path / RESULTS).is_file():
         return {}
-    results = json.loads(path.read_text(encoding="utf-8"))
+    results = run_figures(run.path)
     keys = ("split", "n_samples", "accuracy", "macro_f1", "weighted_f1")
     return {k: results[k] for k in keys if k in results}
 
@@ -164,32 +84,6 @@ def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"Output folder {out.parent} does not exist; create it first.")
     return out
-
-
-@dataclass(frozen=True)
-class Gates:
-    """What an exported file must prove on the held-out samples before it is written.
-
-    Attributes:
-        atol: A logit passes when |Δ| <= atol + rtol * |logit_torch| (numpy.allclose).
-        rtol: See `atol`.
-        min_agreement: Smallest top-1 agreement with PyTorch, per batch size.
-        batch_sizes: ONNX Runtime batch sizes the samples are run at.
-    """
-
-    atol: float = 1e-4
-    rtol: float = 1e-3
-    min_agreement: float = 1.0
-    batch_sizes: tuple[int, ...] = (1, 16)
-
-    def __post_init__(self) -> None:
-        if not (self.batch_sizes and all(b >= 1 for b in self.batch_sizes)):
-            raise ValueError(f"Every parity batch size must be >= 1. Got {self.batch_sizes}.")
-        if self.atol < 0 or self.rtol < 0 or not 0 <= self.min_agreement <= 1:
-            raise ValueError("atol and rtol must be >= 0 and min_agreement in [0, 1].")
-
-
-DEFAULT_GATES = Gates()
 
 
 def export_run(
@@ -287,8 +181,6 @@ def export_proven(
         calibration: Training samples INT8 static quantization is calibrated on.
     """
     import onnx
-
-    from toolkit.export.divergence import describe, program_divergences
 
     model = model.eval()
     train_decoder = create_decoder(spec.modality, spec.preprocess, **decoder_options)

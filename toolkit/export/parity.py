@@ -8,12 +8,39 @@ decoder training used).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from toolkit_deploy.predictor import Predictor
 from toolkit_deploy.spec import ParityReport
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What an exported file must prove on the held-out samples before it is written.
+
+    Attributes:
+        atol: A logit passes when |Δ| <= atol + rtol * |logit_torch| (numpy.allclose).
+        rtol: See `atol`.
+        min_agreement: Smallest top-1 agreement with PyTorch, per batch size.
+        batch_sizes: ONNX Runtime batch sizes the samples are run at.
+    """
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    min_agreement: float = 1.0
+    batch_sizes: tuple[int, ...] = (1, 16)
+
+    def __post_init__(self) -> None:
+        if not (self.batch_sizes and all(b >= 1 for b in self.batch_sizes)):
+            raise ValueError(f"Every parity batch size must be >= 1. Got {self.batch_sizes}.")
+        if self.atol < 0 or self.rtol < 0 or not 0 <= self.min_agreement <= 1:
+            raise ValueError("atol and rtol must be >= 0 and min_agreement in [0, 1].")
+
+
+DEFAULT_GATES = Gates()
 
 
 def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 64) -> np.ndarray:
@@ -34,10 +61,10 @@ def measure_parity(
     model: torch.nn.Module,
     predictor: Predictor,
     samples: np.ndarray,
-    batch_sizes: Sequence[int] = (1, 16),
-    atol: float = 1e-4,
-    rtol: float = 1e-3,
-    min_agreement: float = 1.0,
+    batch_sizes: Sequence[int] = DEFAULT_GATES.batch_sizes,
+    atol: float = DEFAULT_GATES.atol,
+    rtol: float = DEFAULT_GATES.rtol,
+    min_agreement: float = DEFAULT_GATES.min_agreement,
     decoder_mismatches: Sequence[str] = (),
 ) -> ParityReport:
     """Compare PyTorch and ONNX Runtime on the same decoded samples at several batch sizes.

@@ -19,7 +19,7 @@ import onnx
 import onnx.inliner
 import onnx.version_converter
 
-from toolkit_deploy.errors import ToolkitError
+from toolkit_deploy.errors import TargetError
 
 #: ONNX Runtime release (major, minor) → (newest ai.onnx opset it implements, newest IR version
 #: it loads), from the table "ONNX opset support" of
@@ -54,10 +54,6 @@ _DEFAULT_DOMAINS = ("", "ai.onnx")
 _REDUCE_18 = ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
               "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare")
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")
-
-
-class TargetError(ToolkitError, ValueError):
-    """A model cannot be expressed at the opset or IR version its target runtime supports."""
 
 
 def limits_for(target_ort: str) -> tuple[int, int]:

@@ -36,7 +36,9 @@ import numpy as np
 from toolkit.export.fp16 import float16_nodes, to_fp16
 from toolkit.export.int8 import learnt_names, ort_optimized, quantize_int8
 from toolkit.export.parity import measure_parity
-from toolkit.training.data import Samples, split_samples
+from toolkit.export.samples import CALIBRATION_SAMPLES, batch_of
+from toolkit.training.data import Samples
+from toolkit_deploy import names
 from toolkit_deploy.errors import ParityError
 from toolkit_deploy.pipeline import predict_arrays
 from toolkit_deploy.predictor import Predictor
@@ -46,12 +48,9 @@ if TYPE_CHECKING:
     import onnx
     import torch
 
-    from toolkit.export.onnx_export import Gates
-    from toolkit.run import Run
+    from toolkit.export.parity import Gates
 
 QUANTIZE_MODES = ("int8",)
-#: Training samples INT8 calibration reads (at most), spread over the classes.
-CALIBRATION_SAMPLES = 256
 #: Seconds the speed gate may spend timing (FP32 and INT8 runs alternating, best of each).
 SPEED_BUDGET_S = 3.0
 
@@ -201,30 +200,6 @@ class VariantReport:
         return "\n".join(lines)
 
 
-def scoring_batch_size() -> int:
-    """`toolkit score`'s default --batch-size, read from the command's own definition."""
-    from toolkit_deploy.cli import score
-
-    return next(p.default for p in score.params if p.name == "batch_size")
-
-
-def calibration_samples(run: Run, data_dir: Path, n: int = CALIBRATION_SAMPLES) -> Samples:
-    """Up to `n` of the run's training samples for INT8 calibration, taken from each class in turn
-    (evenly spaced within it), so that every class is represented when `n` allows."""
-    by_class: dict[int, list[tuple[str, int]]] = {}
-    for item in run.split.train:
-        by_class.setdefault(item[1], []).append(item)
-    if not by_class:
-        raise ValueError(f"{run.path} has no training samples to calibrate INT8 on.")
-    per_class = -(-n // len(by_class))
-    spread = [[items[i] for i in np.unique(np.linspace(0, len(items) - 1,
-                                                       min(per_class, len(items)))
-                                           .round().astype(int))]
-              for _, items in sorted(by_class.items())]
-    turns = [picks[r] for r in range(per_class) for picks in spread if r < len(picks)]
-    return split_samples(data_dir, tuple(turns[:n]), run.recipe.data)
-
-
 def make_variant(
     proto: onnx.ModelProto,
     model: torch.nn.Module,
@@ -281,8 +256,7 @@ def _make_variant(proto: onnx.ModelProto, model: torch.nn.Module, spec: ModelSpe
     from toolkit.export.target import retarget
 
     reference = Predictor(staged, **decoder_options)
-    windowed = getattr(reference.decoder, "windowed", False)
-    inputs = np.concatenate(served) if windowed else np.stack(served)
+    inputs = batch_of(reference.decoder, list(served))
     learnt = learnt_names(model)
     graph = proto
     steps: list[str] = []
@@ -296,7 +270,7 @@ def _make_variant(proto: onnx.ModelProto, model: torch.nn.Module, spec: ModelSpe
             raise ValueError("INT8 quantization needs calibration samples (the run's training "
                              "split); none were given.")
         arrays = [reference.decode(s) for s in calibration.sources]
-        calib = (np.concatenate(arrays) if windowed else np.stack(arrays))[:CALIBRATION_SAMPLES]
+        calib = batch_of(reference.decoder, arrays)[:CALIBRATION_SAMPLES]
         graph, method, kept, n_calibration = quantize_int8(graph, learnt, calib, work)
         steps.append(method)
     elif variant.fp16:
@@ -335,7 +309,7 @@ def _make_variant(proto: onnx.ModelProto, model: torch.nn.Module, spec: ModelSpe
             passed=True, failures=(), gated=False)
         applied = (f"held-out accuracy drop from FP32 <= {variant.max_accuracy_drop:g} points "
                    "(--max-accuracy-drop)",
-                   f"faster than FP32 at batch {scoring_batch_size()} on this machine")
+                   f"faster than FP32 at batch {names.BATCH_SIZE} on this machine")
     report = _compare(reference, candidate, inputs, served, targets, kind=kind,
                       method="; then ".join(steps), n_calibration=n_calibration, kept=kept,
                       gates=applied, time_it=kind != "fp16")
@@ -364,7 +338,7 @@ def _compare(reference: Predictor, candidate: Predictor, inputs: np.ndarray,
     logits = _logits(candidate, inputs)
     held_out = list(served[: len(targets)])
     rates: list[float | None] = [None, None]
-    batch_size = scoring_batch_size()
+    batch_size = names.BATCH_SIZE
     if time_it:
         batch = np.resize(inputs, (batch_size, *inputs.shape[1:]))
         rates = throughputs([reference, candidate], batch)

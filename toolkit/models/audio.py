@@ -16,9 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from toolkit.models import register_model
 from toolkit.models.cnn import GlobalPool, conv_stages
 from toolkit.models.layers import mlp_head
+from toolkit.models.registry import register_model
 
 #: Mel energies are floored here before the log (-13.8 in log units; a full-scale sine reaches
 #: ~1e4, so ~100 dB of range). A lower floor lets float32 rounding in the DFT of near-silent bins

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from toolkit.models import register_model
 from toolkit.models.layers import create_activation, mlp_head
+from toolkit.models.registry import register_model
 
 
 class ImageNormalize(nn.Module):

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from toolkit.models import register_model
 from toolkit.models.layers import create_activation, mlp_head
+from toolkit.models.registry import register_model
 
 #: Rolling n-gram hash: h ← (h·P + id) mod M, both primes. M < 2³¹ and P < 2²¹ keep every step
 #: below 2⁵² in int64, so PyTorch and ONNX Runtime never overflow and always agree.

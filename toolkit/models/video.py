@@ -16,9 +16,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from toolkit.models import register_model
 from toolkit.models.cnn import GlobalPool, ImageNormalize, conv_stages
 from toolkit.models.layers import mlp_head
+from toolkit.models.registry import register_model
 
 
 class VideoCNN(nn.Module):

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from toolkit_deploy.dataset import LabelledFiles, find_splits, read_labelled
 from toolkit_deploy.decoders import Decoder
 from toolkit_deploy.errors import DatasetError, DecodeError, ends_run, error_message
+from toolkit_deploy.files import hash_file
 from toolkit_deploy.pathtext import path_from_text, path_text
 from toolkit_deploy.tables import TextRow, read_table
 
@@ -179,16 +180,10 @@ def fingerprint(data_dir: str | os.PathLike, split: Split) -> str:
         for rel, target in getattr(split, name):
             digest.update(f"{name}\0{rel}\0{target}\0".encode())
             if not table:
-                _hash_file(digest, Path(data_dir, path_from_text(rel)))
+                hash_file(digest, Path(data_dir, path_from_text(rel)))
     if table:
-        _hash_file(digest, Path(data_dir))
+        hash_file(digest, Path(data_dir))
     return digest.hexdigest()
-
-
-def _hash_file(digest: Any, path: Path) -> None:
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,11 @@ def resolve_torch_device(device: str) -> torch.device:
 def versions() -> dict[str, str]:
     import onnx
 
-    import toolkit
     import toolkit_deploy
+    from toolkit.version import __version__
 
     return {
-        "toolkit": toolkit.__version__, "toolkit_deploy": toolkit_deploy.__version__,
+        "toolkit": __version__, "toolkit_deploy": toolkit_deploy.__version__,
         "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
         "python": platform.python_version(),
     }

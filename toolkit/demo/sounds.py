@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data.folder import check_maker_args
+from toolkit.demo.folder import check_maker_args
 
 SOUND_CLASSES: tuple[str, ...] = ("buzz", "chirp_down", "chirp_up", "clicks", "noise", "tone")
 RATES = (8000, 16000, 22050, 44100, 48000)

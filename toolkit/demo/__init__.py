@@ -8,31 +8,31 @@ from pathlib import Path
 
 
 def _shapes(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.shapes import make_shapes
+    from toolkit.demo.shapes import make_shapes
 
     return make_shapes(out, per_class=per_class, seed=seed)
 
 
 def _comments(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.comments import make_comments
+    from toolkit.demo.comments import make_comments
 
     return make_comments(out, per_class=per_class, seed=seed)
 
 
 def _docstrings(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.docstrings import make_docstrings
+    from toolkit.demo.docstrings import make_docstrings
 
     return make_docstrings(out, per_class=per_class, seed=seed)
 
 
 def _sounds(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.sounds import make_sounds
+    from toolkit.demo.sounds import make_sounds
 
     return make_sounds(out, per_class=per_class, seed=seed)
 
 
 def _motion(out: Path, per_class: int, seed: int) -> int:
-    from toolkit.data.motion import make_motion
+    from toolkit.demo.motion import make_motion
 
     return make_motion(out, per_class=per_class, seed=seed)
 

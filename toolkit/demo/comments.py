@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from toolkit.data.folder import check_maker_args
+from toolkit.demo.folder import check_maker_args
 
 COMMENT_CLASSES: tuple[str, ...] = ("complaint", "praise", "question", "spam")
 COMMENT_LANGUAGES: tuple[str, ...] = ("en", "zh", "fr")

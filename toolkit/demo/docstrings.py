@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from toolkit.data.folder import check_maker_args
+from toolkit.demo.folder import check_maker_args
 
 DOCSTRING_TOPICS: dict[str, tuple[str, ...]] = {
     "concurrency": ("threading", "multiprocessing", "multiprocessing.pool",

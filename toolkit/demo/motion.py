@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from toolkit.data.folder import check_maker_args
+from toolkit.demo.folder import check_maker_args
 
 MOTION_CLASSES: tuple[str, ...] = ("grow", "move", "rotate", "shrink")
 SIZE = 96  # pixels (even: H.264's 4:2:0 needs it); larger than a 64 px model input

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from toolkit.data.folder import check_maker_args
+from toolkit.demo.folder import check_maker_args
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "cross", "square", "star", "triangle")
 
