@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit_deploy.errors import DecodeError, ModelOutputError, ends_run, error_message
+from toolkit_deploy.names import BATCH_SIZE
 from toolkit_deploy.session import available_cores
 from toolkit_deploy.threads import URGENT, DaemonPool
 
@@ -328,7 +329,7 @@ class _Processes:
 def predict_files(
     predictor: Model,
     sources: Sequence[Any],
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     workers: int | None = None,
     prefetch: int = 4,
     timeout: float | None = DEFAULT_TIMEOUT,
