@@ -56,7 +56,8 @@ class Prediction:
     error: str = ""
 
 
-def predict_arrays(model: Model, arrays: Sequence[np.ndarray], max_rows: int = 32) -> np.ndarray:
+def predict_arrays(model: Model, arrays: Sequence[np.ndarray],
+                   max_rows: int = BATCH_SIZE) -> np.ndarray:
     """Probabilities (len(arrays) × classes) of decoded samples in one model run. A windowed
     decoder's samples are K × input each: their windows run `max_rows` at a time (ONNX Runtime's
     memory grows with the rows of a call: eight 10-minute clips in one call took 9 GB), and each
