@@ -163,3 +163,19 @@ def test_text_bag_weighs_repeated_ngrams_sublinearly_as_scikit_learn_does() -> N
     expected = TfidfTransformer(sublinear_tf=True).fit(counts)
     expected.idf_ = np.array([1.0, 1.5, 2.0, 1.2])  # the bag's own table
     np.testing.assert_allclose(got, expected.transform(counts).toarray(), atol=1e-6)
+
+
+def test_text_bag_decays_its_ngram_embeddings_but_not_its_biases() -> None:
+    from toolkit.models import create_model
+    from toolkit.training.optim import create_optimizer
+
+    from toolkit_deploy.spec import TextPreprocess
+
+    recipe = load_recipe("text-bag", {"model.buckets": 64})
+    model = create_model(recipe, 3, TextPreprocess(tokenizer="{}", max_length=16, pad_id=0,
+                                                   vocab_size=50))
+    decay = {id(p): group["weight_decay"] for group in create_optimizer(
+        model, recipe.optim).param_groups for p in group["params"]}
+    assert recipe.optim.weight_decay > 0
+    assert decay[id(model.embed.weight)] == recipe.optim.weight_decay
+    assert decay[id(model.head[-1].bias)] == 0
