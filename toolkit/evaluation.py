@@ -24,9 +24,11 @@ class TorchModel:
     """A run's PyTorch model behind the runtime's `Predictor` interface (decode, run, labels)."""
 
     def __init__(self, model: torch.nn.Module, decoder: Decoder, labels: tuple[str, ...],
-                 device: torch.device, path: Path) -> None:
+                 device: torch.device, path: Path, thresholds: tuple[float, ...] = ()) -> None:
         self.model, self.decoder, self.labels = model.eval(), decoder, labels
         self.device, self.path = device, path
+        # A multi-label run: sigmoid probabilities, and the run's thresholds make the label sets.
+        self.thresholds, self.multilabel = thresholds, bool(thresholds)
 
     def decode(self, source: Any) -> np.ndarray:
         return self.decoder(source)
@@ -34,7 +36,8 @@ class TorchModel:
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
             logits = self.model(torch.from_numpy(batch).to(self.device)).float()
-        return logits.cpu().numpy(), logits.softmax(1).cpu().numpy()
+        probs = logits.sigmoid() if self.multilabel else logits.softmax(1)
+        return logits.cpu().numpy(), probs.cpu().numpy()
 
 
 _DEFAULT = EvalOptions()
@@ -80,6 +83,7 @@ def evaluate_run_with(run: str | os.PathLike, data: str | os.PathLike, options: 
     decoder_options = {"encoding": encoding} if encoding else loaded.recipe.data.decoder_options
     decoder = create_decoder(loaded.recipe.modality, loaded.preprocess(), **decoder_options)
     model = TorchModel(loaded.load_model(weights).to(torch_device), decoder, loaded.labels,
-                       torch_device, Path(run))
+                       torch_device, Path(run),
+                       loaded.thresholds() if loaded.multilabel else ())
     # One decoding thread: torch already uses every core for the forward pass.
     return evaluate_with(model, data, replace(options, workers=1))

@@ -66,6 +66,8 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
     plt.close(figure)
 
     results = json.loads((run_dir / "results.json").read_text())
+    if "confusion_matrix" not in results:  # a multi-label run: label sets have no matrix
+        return [curves]
     matrix = np.asarray(results["confusion_matrix"], dtype=np.float64)
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     labels = _drawable(results["labels"])

@@ -37,6 +37,10 @@ CACHES = ("auto", "ram", "none")
 MONITORS = {"val_accuracy": 1, "val_loss": -1}
 PRECISIONS = ("fp32", "bf16", "fp16")
 MERGE_VALS = ("auto", "always", "never")
+#: `train.task`: one label per file (softmax), or a set of labels per file (one sigmoid each).
+TASKS = ("multiclass", "multilabel")
+#: `train.threshold` modes besides a number (see `toolkit_deploy.labelsets.tune_thresholds`).
+THRESHOLDS = ("per_label", "global")
 #: `train.merge_val = "auto"` trains on the validation files too when a class of the training
 #: split has fewer files than this.
 MERGE_VAL_BELOW_PER_CLASS = 100
@@ -507,6 +511,14 @@ class TrainConfig:
             `MERGE_VAL_BELOW_PER_CLASS` files: there every file counts, and a validation split
             of a few files per class picks epochs by noise). Needs a test split.
         precision: fp32, or bf16 / fp16 autocast (mixed precision; fp16 needs CUDA).
+        task: multiclass (one label per file: softmax) or multilabel (a set of labels per file,
+            from a table: one sigmoid per label, binary cross-entropy; `cross_entropy` is then
+            BCE with logits, mse / l1 compare sigmoid probabilities with the 0/1 targets,
+            `class_weights = "balanced"` weighs each label's positives by negatives/positives,
+            and `val_accuracy` is the exact-match ratio at threshold 0.5).
+        threshold: Multi-label decision thresholds, chosen on the validation split after
+            training: per_label (each label's maximises its F1), global (one for every label,
+            maximising micro F1), or a number in (0, 1) used as is.
     """
 
     epochs: int | str = AUTO
@@ -520,8 +532,14 @@ class TrainConfig:
     patience: int | str = AUTO
     merge_val: str = AUTO
     precision: str = "fp32"
+    task: str = "multiclass"
+    threshold: float | str = "per_label"
 
     def __post_init__(self) -> None:
+        _check(self.task in TASKS, "train.task", f"one of {TASKS}", self.task)
+        _check(self.threshold in THRESHOLDS if isinstance(self.threshold, str)
+               else 0 < self.threshold < 1, "train.threshold",
+               f"one of {THRESHOLDS} or a float in (0, 1)", self.threshold)
         _check(self.epochs == AUTO or self.epochs >= 1, "train.epochs",
                f"an int >= 1 or \"{AUTO}\"", self.epochs)
         _check(self.steps >= 1, "train.steps", "an int >= 1", self.steps)
@@ -624,6 +642,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             )
         return tuple(_coerce(v, item, key) for v in value)
     if origin in (typing.Union, types.UnionType):
+        if set(typing.get_args(annotation)) == {float, str}:
+            # `float | str` fields hold a number or one of their named modes (checked after).
+            if isinstance(value, str):
+                return value
+            return _coerce(value, float, key)
         if set(typing.get_args(annotation)) != {int, str}:
             raise TypeError(f"Unsupported recipe field type for '{key}'.")
         # `int | str` fields hold a number or "auto" (chosen from the data when training starts).

@@ -9,6 +9,8 @@
     RUN/results.json             final figures on the held-out split, with the best weights
     RUN/run.json                 provenance: data folder and fingerprint, versions, device, timing
     RUN/tokenizer.json           text runs: the tokenizer trained on the training split
+    RUN/thresholds.json          multi-label runs: the per-label decision thresholds (and how
+                                 they were chosen: train.threshold, on the validation split)
     RUN/plots/*.png              learning curves and confusion matrix (with matplotlib)
     RUN/checkpoint.safetensors   model, optimizer and loop state after the last epoch (--resume)
 """
@@ -33,6 +35,7 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 INFO = "run.json"
 TOKENIZER = "tokenizer.json"
+THRESHOLDS = "thresholds.json"
 
 REQUIRED = (RECIPE, LABELS, SPLIT, INFO, f"{WEIGHTS}/best.safetensors")
 
@@ -68,6 +71,23 @@ class Run:
     def preprocess(self) -> Any:
         """The runtime's preprocessing spec of this run (the decoder that trained it)."""
         return run_preprocess(self.recipe, self.path)
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the run trained a multi-label model (`train.task`)."""
+        return self.recipe.train.task == "multilabel"
+
+    def thresholds(self) -> tuple[float, ...]:
+        """A multi-label run's decision thresholds, as training chose them (`THRESHOLDS`).
+
+        Raises:
+            FileNotFoundError: The run is multi-label but lacks its thresholds file.
+        """
+        path = self.path / THRESHOLDS
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.path} is a multi-label run without its {THRESHOLDS};"
+                                    " the run is incomplete or was altered. Train it again.")
+        return tuple(float(t) for t in json.loads(path.read_text(encoding="utf-8"))["thresholds"])
 
     def load_model(self, which: str = "best"):
         """The trained `nn.Module` in eval mode, on the CPU.

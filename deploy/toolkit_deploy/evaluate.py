@@ -153,6 +153,8 @@ def evaluate_with(model: Model, data: str | os.PathLike,
     split, batch_size, workers = options.split, options.batch_size, options.workers
     perturb, seed, report = options.perturb, options.seed, options.report
     data = Path(data)
+    if getattr(model, "multilabel", False):
+        return _evaluate_label_sets(model, data, options)
     if data.is_file() and model.decoder.modality != "text":
         raise DatasetError(f"--data {data} is a file; a {model.decoder.modality} model is "
                            "evaluated on a labelled folder DIR/<class>/<file>.")
@@ -203,6 +205,94 @@ def evaluate_with(model: Model, data: str | os.PathLike,
                           "predicted": model.labels[predicted], "confidence": -confidence,
                           "html": render(decoder.modality, decoded, text)})
         result["report"] = path_text(str(write_report(result, worst, decoder.modality, report)))
+    return result
+
+
+def resolve_label_table(data: Path, split: str | None = None) -> tuple[Path, str]:
+    """The multi-label table to evaluate on: `data` itself, or the `test` (else `val`, or
+    `split`) table of a folder of split tables (`train.csv`, `val.csv`, `test.csv`)."""
+    from toolkit_deploy.labelsets import find_table_splits
+
+    if data.is_file():
+        return data, ""
+    tables_ = find_table_splits(data)
+    if split is not None:
+        if split not in tables_:
+            raise DatasetError(f"--split {split} asked for, but {data} has split tables "
+                               f"{sorted(tables_) or 'none'}.")
+        return tables_[split], split
+    for name in ("test", "val"):
+        if name in tables_:
+            return tables_[name], name
+    raise DatasetError(f"{data} is not a multi-label table, nor a folder with test.csv / "
+                       "val.csv (or .jsonl) tables; a multi-label model is evaluated on a table "
+                       "with a path (or text) column and a labels column.")
+
+
+def _evaluate_label_sets(model: Model, data: Path, options: EvalOptions) -> dict[str, Any]:
+    """`evaluate_with` for a multi-label model: its thresholds make each input's label set."""
+    from tqdm import tqdm
+
+    from toolkit_deploy import labelsets
+    from toolkit_deploy.metrics import multilabel_metrics
+
+    if options.perturb:
+        raise ValueError("--perturb measures single-label accuracy; it is not available for "
+                         "multi-label models yet.")
+    table, split_name = resolve_label_table(data, options.split)
+    text = model.decoder.modality == "text"
+    labels_column = (labelsets.LABELS_COLUMN if options.label_column == _DEFAULT.label_column
+                     else options.label_column)
+    rows = labelsets.read_label_table(
+        table, options.text_column if text else labelsets.PATH_COLUMN, labels_column,
+        options.encoding, relative_paths=not text)
+    labelsets.check_known(model.labels, rows, str(table), "the model's labels")
+    sources = [Path(r.input) if r.input is not None and not text else
+               (r.input if r.input is not None else DecodeError(r.error)) for r in rows]
+    names = [f"{table.name}:{r.id}" for r in rows]
+    thresholds = model.thresholds
+    kept, probs, errors = [], [], []
+    for p in tqdm(predict_files(model, sources, options.batch_size, options.workers),
+                  total=len(sources), desc="evaluate", unit="input", file=sys.stderr,
+                  disable=None if options.progress else True):
+        if p.probs is None:
+            errors.append({"path": names[p.index], "error": p.error})
+        else:
+            kept.append(p.index)
+            probs.append(p.probs)
+    if not kept:
+        raise DatasetError(f"No input of {path_text(str(table))} could be scored; first error: "
+                           f"{errors[0]}.")
+    order = np.argsort(kept)
+    kept, probs = [kept[i] for i in order], np.stack(probs)[order]
+    truth = labelsets.multi_hot(model.labels, [rows[i].labels for i in kept])
+    pred = labelsets.decide(probs, thresholds)
+    result = {
+        "model": path_text(str(model.path)), "data": path_text(str(table)), "split": split_name,
+        **multilabel_metrics(truth, pred, model.labels, probs),
+        "thresholds": [float(t) for t in thresholds],
+        "n_failed": len(errors), "errors": errors,
+    }
+    if options.report is not None:
+        from toolkit_deploy.report import WORST, render, write_report
+
+        decoder = model.decoder
+        wrongness = np.abs(probs - truth).sum(1) * (pred != truth).any(1)
+        worst = []
+        for j in np.argsort(-wrongness, kind="stable")[:WORST]:
+            if wrongness[j] == 0:
+                break
+            source = sources[kept[j]]
+            shown = decoder.read(source) if text else None
+            worst.append({
+                "name": names[kept[j]],
+                "true": labelsets.join_labels(rows[kept[j]].labels) or "(none)",
+                "predicted": labelsets.join_labels(
+                    [x for x, k in zip(model.labels, pred[j], strict=True) if k]) or "(none)",
+                "confidence": float(np.abs(probs[j] - truth[j]).max()),
+                "html": render(decoder.modality, None if text else decoder(source), shown)})
+        result["report"] = path_text(str(write_report(result, worst, decoder.modality,
+                                                      options.report)))
     return result
 
 

@@ -42,6 +42,8 @@ def describe(model: str | os.PathLike) -> dict[str, Any]:
         "format_version": spec.format_version,
         "modality": spec.modality,
         "labels": list(spec.labels),
+        # Multi-label models only: single-label descriptions stay as they were.
+        **({"task": spec.task, "thresholds": list(spec.thresholds)} if spec.multilabel else {}),
         "inputs": io(session.get_inputs()),
         "outputs": io(session.get_outputs()),
         # A text model's tokenizer is summarised (the whole vocabulary is in the file).

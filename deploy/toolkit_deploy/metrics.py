@@ -101,7 +101,9 @@ def classification_metrics(
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """A readable table of `classification_metrics`' result."""
+    """A readable table of `classification_metrics`' (or `multilabel_metrics`') result."""
+    if metrics.get("task") == "multilabel":
+        return format_multilabel_metrics(metrics)
     labels = metrics["labels"]
     width = max(12, *(len(label) for label in labels))
     lines = [
@@ -133,4 +135,87 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines += ["", "most confused (true → predicted)"]
         lines += [f"  {p['true']} → {p['predicted']}: {p['count']} "
                   f"({p['share_of_true']:.1%} of {p['true']})" for p in pairs]
+    return "\n".join(lines)
+
+
+def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
+    """Area under one label's precision-recall curve, as scikit-learn's
+    `average_precision_score` computes it (steps at each distinct score)."""
+    order = np.argsort(-scores, kind="stable")
+    t, s = truth[order].astype(np.float64), scores[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the end of each group of equal scores
+    tps, fps = np.cumsum(t)[last], np.cumsum(1 - t)[last]
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def multilabel_metrics(truth: np.ndarray, pred: np.ndarray, labels: Sequence[str],
+                       probs: np.ndarray | None = None) -> dict[str, Any]:
+    """Figures of label sets: micro and macro F1, per-label precision/recall/F1/support, mAP,
+    exact-match ratio (also `accuracy`, as scikit-learn's `accuracy_score` on label sets) and
+    Hamming loss.
+
+    Macro F1 and mAP average over the labels that occur in `truth`, as `classification_metrics`
+    does; precision (or recall) of a label without predictions (or samples) is 0.
+
+    Args:
+        truth: N × classes bool: the true label sets.
+        pred: N × classes bool: the predicted label sets.
+        labels: Class names.
+        probs: N × classes probabilities, for mAP; omitted when None.
+    """
+    truth, pred = np.asarray(truth, bool), np.asarray(pred, bool)
+    if truth.shape != pred.shape or truth.shape[1:] != (len(labels),):
+        raise ValueError(f"truth and pred must both be N × {len(labels)}. Got {truth.shape} and "
+                         f"{pred.shape}.")
+    n = len(truth)
+    tp = (truth & pred).sum(0).astype(np.float64)
+    support = truth.sum(0).astype(np.float64)
+    predicted = pred.sum(0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = support > 0
+    denominator = support.sum() + predicted.sum()
+    exact = float((truth == pred).all(1).mean()) if n else 0.0
+    result = {
+        "task": "multilabel",
+        "n_samples": n,
+        "accuracy": exact,
+        "exact_match": exact,
+        "hamming_loss": float((truth != pred).mean()) if n else 0.0,
+        "micro_f1": float(2 * tp.sum() / denominator) if denominator else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            label: {"precision": float(precision[i]), "recall": float(recall[i]),
+                    "f1": float(f1[i]), "support": int(support[i])}
+            for i, label in enumerate(labels)
+        },
+        "labels": list(labels),
+    }
+    if probs is not None:
+        aps = [average_precision(truth[:, j], np.asarray(probs)[:, j])
+               for j in np.flatnonzero(present)]
+        result["mAP"] = float(np.mean(aps)) if aps else 0.0
+    return result
+
+
+def format_multilabel_metrics(metrics: dict[str, Any]) -> str:
+    """A readable table of `multilabel_metrics`' result."""
+    labels = metrics["labels"]
+    width = max(12, *(len(label) for label in labels))
+    lines = [
+        f"samples {metrics['n_samples']}   micro F1 {metrics['micro_f1']:.4f}   "
+        f"macro F1 {metrics['macro_f1']:.4f}"
+        + (f"   mAP {metrics['mAP']:.4f}" if "mAP" in metrics else ""),
+        f"exact match {metrics['exact_match']:.4f}   Hamming loss {metrics['hamming_loss']:.4f}",
+        "",
+        f"{'label':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
+    ]
+    for label in labels:
+        m = metrics["per_class"][label]
+        lines.append(f"{label:<{width}} {m['precision']:>9.4f} {m['recall']:>9.4f} "
+                     f"{m['f1']:>9.4f} {m['support']:>8d}")
     return "\n".join(lines)

@@ -34,6 +34,15 @@ META_INPUT = _PREFIX + "input"
 META_PROVENANCE = _PREFIX + "provenance"
 META_PARITY = _PREFIX + "parity"
 META_OPSET = _PREFIX + "opset"
+#: Optional (multi-label models only, so single-label files are unchanged): a JSON object
+#: {"type": "multilabel", "thresholds": [one per label], "separator": "|"}. Without it a model
+#: is single-label (softmax, argmax).
+META_TASK = _PREFIX + "task"
+MULTICLASS = "multiclass"
+MULTILABEL = "multilabel"
+TASKS = (MULTICLASS, MULTILABEL)
+#: Joins the labels of a label set in tables (CSV data, `toolkit score` output).
+LABEL_SEPARATOR = "|"
 
 REQUIRED_META = (
     META_FORMAT_VERSION,

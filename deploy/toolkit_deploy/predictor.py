@@ -207,9 +207,28 @@ class Predictor:
             )
         return probs
 
-    def predict(self, inputs: Any, batch_size: int = names.BATCH_SIZE) -> list[str]:
-        """The most probable label of each input (a list, also for a single input)."""
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model gives each input a label set (`spec.thresholds` decide it)."""
+        return self.spec.multilabel
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """A multi-label model's per-label decision thresholds (empty for single-label)."""
+        return self.spec.thresholds
+
+    def predict(self, inputs: Any,
+                batch_size: int = names.BATCH_SIZE) -> list[str] | list[tuple[str, ...]]:
+        """The most probable label of each input (a list, also for a single input); for a
+        multi-label model, each input's label set: the labels whose probability reaches their
+        threshold (`spec.thresholds`), in label order, possibly none."""
         probs = self.predict_proba(inputs, batch_size)
+        if self.multilabel:
+            from toolkit_deploy.labelsets import decide
+
+            keep = decide(probs, self.spec.thresholds)
+            return [tuple(label for label, k in zip(self.labels, row, strict=True) if k)
+                    for row in keep]
         return [self.labels[i] for i in probs.argmax(axis=1)]
 
     def __repr__(self) -> str:

@@ -103,6 +103,25 @@ def write_report(result: dict[str, Any], worst: list[dict[str, Any]], modality: 
         f'{html.escape(w["true"])}, predicted {html.escape(w["predicted"])} '
         f'({w["confidence"]:.1%})</figcaption></figure>' for w in worst) or "<p>none</p>"
     split = f" ({result['split']} split)" if result.get("split") else ""
+    multilabel = result.get("task") == "multilabel"
+    if multilabel:  # label sets: no confusion matrix; the worst are the most wrong sets
+        figures = "".join(
+            f"<tr><th>{name}</th><td>{result[key]:.4f}</td></tr>"
+            for name, key in (("micro F1", "micro_f1"), ("macro F1", "macro_f1"),
+                              ("mAP", "mAP"), ("exact match", "exact_match"),
+                              ("Hamming loss", "hamming_loss")) if key in result)
+        matrix_html = ""
+        worst_html = (f"<h2>Worst label sets</h2><p>The {len(worst)} inputs whose predicted "
+                      "label set is furthest from the true one (largest |probability − "
+                      "truth| shown).</p>")
+    else:
+        figures = (f"<tr><th>accuracy</th><td>{result['accuracy']:.4f}</td></tr>{top_k}\n"
+                   f"<tr><th>macro F1</th><td>{result['macro_f1']:.4f}</td></tr>"
+                   f"\n<tr><th>weighted F1</th><td>{result['weighted_f1']:.4f}</td></tr>")
+        matrix_html = (f"<h2>Confusion matrix</h2>{_heat_map(result)}\n"
+                       f"<h2>Most confused</h2><ul>{pairs}</ul>")
+        worst_html = ("<h2>Worst misclassified</h2>\n"
+                      f"<p>The {len(worst)} inputs the model got wrong most confidently.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Evaluation of {html.escape(Path(result['model']).name)}</title>
@@ -121,17 +140,13 @@ figcaption {{ font-size: 0.85em; }}
 <h1>Evaluation of {html.escape(str(result['model']))}</h1>
 <p>on {html.escape(str(result['data']))}{html.escape(split)}: {result['n_samples']} inputs scored,
 {result['n_failed']} could not be read.</p>
-<table><tr><th>accuracy</th><td>{result['accuracy']:.4f}</td></tr>{top_k}
-<tr><th>macro F1</th><td>{result['macro_f1']:.4f}</td></tr>
-<tr><th>weighted F1</th><td>{result['weighted_f1']:.4f}</td></tr></table>
+<table>{figures}</table>
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {per_class}</table>
-<h2>Confusion matrix</h2>{_heat_map(result)}
-<h2>Most confused</h2><ul>{pairs}</ul>
+{matrix_html}
 {robustness_html}
-<h2>Worst misclassified</h2>
-<p>The {len(worst)} inputs the model got wrong most confidently.</p>
+{worst_html}
 <div class="gallery">{gallery}</div>
 </body></html>
 """

@@ -73,21 +73,26 @@ class ScoreSummary:
 
 
 def columns(top_k: int, keys: tuple[str, ...] = ("path",),
-            labels: tuple[str, ...] = ()) -> list[str]:
+            labels: tuple[str, ...] = (), multilabel: bool = False) -> list[str]:
     """Columns of a predictions table: `keys` (path, or path and id for tables of texts), the
-    prediction, `top_k` extra label/score pairs, and `prob_<label>` for each of `labels`."""
+    prediction, for a multi-label model its label set (`labels`), `top_k` extra label/score
+    pairs, and `prob_<label>` for each of `labels`."""
     extra = [c for k in range(1, top_k + 1) for c in (f"top{k}_label", f"top{k}_score")]
-    return [*keys, "label", "score", "error", *extra, *(f"prob_{label}" for label in labels)]
+    sets = ["labels"] if multilabel else []
+    return [*keys, "label", "score", *sets, "error", *extra,
+            *(f"prob_{label}" for label in labels)]
 
 
 def prediction_row(
     prediction: Prediction, keys: dict[str, str], labels: tuple[str, ...], top_k: int,
-    probs: bool = False,
+    probs: bool = False, thresholds: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     """One table row, starting with `keys` (e.g. {'path': ...}); an error row has empty label
-    and scores. With `probs`, every class's probability (`prob_<label>`)."""
+    and scores. With `probs`, every class's probability (`prob_<label>`). With `thresholds` (a
+    multi-label model), `labels` is the label set, joined by `labelsets.SEPARATOR`; `label` and
+    `score` stay the most probable label and its probability."""
     row: dict[str, Any] = {**keys, **dict.fromkeys(
-        columns(top_k, (), labels if probs else ()), "")}
+        columns(top_k, (), labels if probs else (), thresholds is not None), "")}
     if prediction.probs is None:
         row["error"] = prediction.error
         return row
@@ -95,6 +100,10 @@ def prediction_row(
     order = p.argsort()[::-1]
     row["label"] = labels[order[0]]
     row["score"] = float(p[order[0]])
+    if thresholds is not None:
+        from toolkit_deploy.labelsets import join_labels, label_set
+
+        row["labels"] = join_labels(label_set(p, thresholds, labels))
     for k, i in enumerate(order[:top_k], start=1):
         row[f"top{k}_label"] = labels[i]
         row[f"top{k}_score"] = float(p[i])
@@ -340,8 +349,9 @@ def _write(predictor: Predictor, inputs: Path, out: Path, sources: list[Any],
     from tqdm import tqdm
 
     started = time.perf_counter()
+    thresholds = predictor.spec.thresholds if predictor.spec.multilabel else None
     table_fields = columns(options.top_k, tuple(keys[0]) if keys else ("path",),
-                           predictor.labels if options.probs else ())
+                           predictor.labels if options.probs else (), thresholds is not None)
     if options.csv_safe:
         from toolkit_deploy.csvsafe import csv_safe as safe_cell
         from toolkit_deploy.csvsafe import csv_safe_row
@@ -358,7 +368,7 @@ def _write(predictor: Predictor, inputs: Path, out: Path, sources: list[Any],
         )
         for prediction in bar:
             row = prediction_row(prediction, keys[skip + prediction.index], predictor.labels,
-                                 options.top_k, options.probs)
+                                 options.top_k, options.probs, thresholds)
             if options.csv_safe:
                 row = csv_safe_row(row)
             writer.write(row, prediction.probs is None)

@@ -536,6 +536,10 @@ class ModelSpec:
         provenance: Recipe, versions and data fingerprint of the run that made the model.
         parity: The export's parity report.
         format_version: Version of this contract.
+        task: `multiclass` (softmax, one label per input) or `multilabel` (sigmoid per label,
+            a label set per input).
+        thresholds: Multi-label models: the decision threshold of each label (tuned on the
+            run's validation split); a label is in the set when its probability >= it.
     """
 
     modality: str
@@ -545,6 +549,23 @@ class ModelSpec:
     provenance: dict[str, Any] = field(default_factory=dict)
     parity: ParityReport | None = None
     format_version: int = names.FORMAT_VERSION
+    task: str = names.MULTICLASS
+    thresholds: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.task not in names.TASKS:
+            raise ModelFormatError(f"task must be one of {names.TASKS}. Got {self.task!r}.")
+        if self.task == names.MULTILABEL and (
+                len(self.thresholds) != len(self.labels)
+                or not all(_finite(t) and 0 <= t <= 1 for t in self.thresholds)):
+            raise ModelFormatError(
+                f"A multi-label model needs one threshold in [0, 1] per label "
+                f"({len(self.labels)}). Got {list(self.thresholds)[:20]}.")
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model gives a label set (sigmoid outputs) rather than one label."""
+        return self.task == names.MULTILABEL
 
     @property
     def input_spec(self) -> dict[str, Any]:
@@ -567,6 +588,9 @@ class ModelSpec:
             names.META_PROVENANCE: json.dumps(self.provenance, ensure_ascii=False),
             names.META_PARITY: json.dumps(self.parity.to_dict() if self.parity else None),
             names.META_OPSET: json.dumps(self.opset),
+            **({names.META_TASK: json.dumps({
+                "type": self.task, "thresholds": list(self.thresholds),
+                "separator": names.LABEL_SEPARATOR})} if self.multilabel else {}),
         }
 
     @classmethod
@@ -617,7 +641,10 @@ class ModelSpec:
                                                                             version))
         with _naming(names.META_PARITY, source):
             parity = ParityReport.from_dict(parity) if parity is not None else None
+        task, thresholds = _task(meta, source)
         return cls(
+            task=task,
+            thresholds=thresholds,
             modality=modality,
             labels=tuple(labels),
             preprocess=preprocess,
@@ -626,6 +653,23 @@ class ModelSpec:
             parity=parity,
             format_version=version,
         )
+
+
+def _task(meta: dict[str, str], source: str) -> tuple[str, tuple[float, ...]]:
+    """The task and thresholds of `names.META_TASK` (absent: a single-label model)."""
+    if names.META_TASK not in meta:
+        return names.MULTICLASS, ()
+    value = _meta_json(meta, names.META_TASK, source)
+    ok = (isinstance(value, dict) and value.get("type") in names.TASKS
+          and isinstance(value.get("thresholds"), list)
+          and all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                  for t in value["thresholds"]))
+    if not ok:
+        raise ModelFormatError(
+            f"{source}: metadata '{names.META_TASK}' must be a JSON object with 'type' (one of "
+            f"{list(names.TASKS)}) and 'thresholds' (a list of numbers, one per label). Got "
+            f"{meta[names.META_TASK][:200]!r}.")
+    return value["type"], tuple(float(t) for t in value["thresholds"])
 
 
 def _tokenizer_as_text(preprocess: Any, modality: str, version: int) -> Any:

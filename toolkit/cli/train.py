@@ -65,8 +65,11 @@ def train(recipe: str | None, data_dir: str | None, out: str | None, overrides: 
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
     figures = json.loads((run.path / "results.json").read_text(encoding="utf-8"))
+    shown = (f"micro F1 {figures['micro_f1']:.4f}, macro F1 {figures['macro_f1']:.4f}, mAP "
+             f"{figures['mAP']:.4f}, exact match {figures['exact_match']:.4f}"
+             if figures.get("task") == "multilabel" else
+             f"accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}")
     click.echo(
-        f"held-out ({figures['split']}, {figures['n_samples']} samples): accuracy "
-        f"{figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f} "
+        f"held-out ({figures['split']}, {figures['n_samples']} samples): {shown} "
         f"(best epoch {figures['best_epoch']})\nrun saved to {run.path}"
     )

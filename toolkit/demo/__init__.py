@@ -13,6 +13,12 @@ def _shapes(out: Path, per_class: int, seed: int) -> int:
     return make_shapes(out, per_class=per_class, seed=seed)
 
 
+def _shapes_multi(out: Path, per_class: int, seed: int) -> int:
+    from toolkit.demo.shapes_multi import make_shapes_multi
+
+    return make_shapes_multi(out, per_class=per_class, seed=seed)
+
+
 def _comments(out: Path, per_class: int, seed: int) -> int:
     from toolkit.demo.comments import make_comments
 
@@ -41,6 +47,8 @@ def _motion(out: Path, per_class: int, seed: int) -> int:
 KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
     "shapes": ("images: 5 shape classes with random colour, size, position, rotation, clutter",
                _shapes),
+    "shapes-multi": ("images, multi-label: 0-3 of 4 shapes per image, written as "
+                     "OUT/labels.csv (path, labels joined by |) and OUT/images/", _shapes_multi),
     "text": ("texts: shop comments (praise, complaint, question, spam) in English, Chinese and "
              "French", _comments),
     "docstrings": ("texts: docstrings of this Python's standard library, by topic (5 classes)",
@@ -53,7 +61,8 @@ KINDS: dict[str, tuple[str, Callable[[Path, int, int], int]]] = {
 
 
 def make_dataset(kind: str, out: str | os.PathLike, per_class: int = 200, seed: int = 0) -> int:
-    """Write the demo dataset `kind` to `out` as `out/<class>/<file>`; returns the file count."""
+    """Write the demo dataset `kind` to `out` as `out/<class>/<file>` (a multi-label kind: as a
+    table, `out/labels.csv`); returns the file count."""
     if kind not in KINDS:
         raise ValueError(f"Unknown dataset kind {kind!r}; valid kinds: {', '.join(KINDS)}.")
     return KINDS[kind][1](Path(out), per_class, seed)

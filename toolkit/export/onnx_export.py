@@ -127,7 +127,12 @@ def export_run(
     run = run if isinstance(run, Run) else load_run(run)
     data_dir = Path(data_dir) if data_dir is not None else run.data_dir
     recipe = run.recipe
+    if run.multilabel and variant is not None and variant.kind != "fp32":
+        raise ValueError(f"--variant {variant.kind} is not available for multi-label runs yet "
+                         "(its gates compare single labels); export the FP32 graph.")
+    task = ({"task": "multilabel", "thresholds": run.thresholds()} if run.multilabel else {})
     spec = ModelSpec(
+        **task,
         modality=recipe.modality,
         labels=run.labels,
         preprocess=run.preprocess(),
@@ -192,7 +197,7 @@ def export_proven(
     samples = batch_of(train_decoder, decoded)
 
     program = export_program(model, samples[: min(2, len(samples))], spec.opset,
-                             **(export_options or {}))
+                             spec.multilabel, **(export_options or {}))
     proto = program.model_proto
     if target != (None, None):
         proto = retarget(proto, opset=target[0], target_ort=target[1])
@@ -222,7 +227,8 @@ def export_proven(
                       if not np.array_equal(a, b)]
         report = measure_parity(model, predictor, batch_of(predictor.decoder, served),
                                 gates.batch_sizes, gates.atol, gates.rtol, gates.min_agreement,
-                                mismatched)
+                                mismatched,
+                                thresholds=spec.thresholds if spec.multilabel else None)
         del predictor  # release the file before it is rewritten
         if not report.passed:
             where = describe(program_divergences(program, batch_of(train_decoder, decoded),

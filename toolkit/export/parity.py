@@ -66,6 +66,7 @@ def measure_parity(
     rtol: float = DEFAULT_GATES.rtol,
     min_agreement: float = DEFAULT_GATES.min_agreement,
     decoder_mismatches: Sequence[str] = (),
+    thresholds: Sequence[float] | None = None,
 ) -> ParityReport:
     """Compare PyTorch and ONNX Runtime on the same decoded samples at several batch sizes.
 
@@ -78,11 +79,18 @@ def measure_parity(
         rtol: See `atol`.
         min_agreement: Smallest fraction of samples whose argmax must match, per batch size.
         decoder_mismatches: Samples whose runtime decoding differed from training's (a gate).
+        thresholds: A multi-label model's decision thresholds: its probabilities are sigmoids
+            (every one compared), and agreement is the share of samples whose label set (the
+            labels at or above their threshold) is the same in both.
     """
     if len(samples) == 0:
         raise ValueError("Parity needs at least one held-out sample; the run has none.")
     reference = torch_logits(model, samples)
-    ref_probs = _softmax(reference.astype(np.float64))
+    if thresholds is None:
+        ref_probs = _softmax(reference.astype(np.float64))
+    else:
+        ref_probs = 1 / (1 + np.exp(-reference.astype(np.float64)))
+        ref_sets = ref_probs >= np.asarray(thresholds)[None, :]
     max_abs = max_rel = max_prob = 0.0
     agreement = 1.0
     violations = 0
@@ -97,7 +105,11 @@ def measure_parity(
         # The graph's own probabilities output, which is what the runtime serves.
         max_prob = max(max_prob, float(np.abs(probs - ref_probs).max()))
         violations += int((diff > atol + rtol * np.abs(reference)).sum())
-        agreement = min(agreement, float((logits.argmax(1) == reference.argmax(1)).mean()))
+        if thresholds is None:
+            agreed = logits.argmax(1) == reference.argmax(1)
+        else:
+            agreed = ((probs >= np.asarray(thresholds)[None, :]) == ref_sets).all(1)
+        agreement = min(agreement, float(agreed.mean()))
     failures = []
     if violations:
         failures.append(
@@ -105,7 +117,8 @@ def measure_parity(
             f"(max |Δ| {max_abs:.3e}); raise --atol/--rtol only if that is acceptable."
         )
     if agreement < min_agreement:
-        failures.append(f"top-1 agreement {agreement:.4f} < {min_agreement} (--min-agreement).")
+        what = "top-1" if thresholds is None else "label-set"
+        failures.append(f"{what} agreement {agreement:.4f} < {min_agreement} (--min-agreement).")
     if decoder_mismatches:
         failures.append(
             f"the runtime decoder (from the file's metadata) differs from training's on "

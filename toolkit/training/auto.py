@@ -53,6 +53,17 @@ def resolve_auto(recipe: Recipe, split: Split, data_dir: Path,
             data = dataclasses.replace(data, channels=channels)
             chosen["data.channels"] = {"value": channels, "reason": reasons["channels"]}
         data.preprocess()  # mean/std against the chosen channels
+    if split.multilabel and train.merge_val == AUTO:
+        train = dataclasses.replace(train, merge_val="never")
+        chosen["train.merge_val"] = {"value": "never", "reason": (
+            "multi-label: the decision thresholds are tuned on the validation split")}
+    if (split.multilabel and isinstance(train.threshold, str)
+            and (train.merge_val == "always" or not split.val)):
+        raise ValueError(
+            f"train.threshold = \"{train.threshold}\" tunes the thresholds on the validation "
+            "split, and this run has none to tune on (train.merge_val = \"always\", or no "
+            "validation rows). Use train.merge_val = \"never\" with validation rows, or a "
+            "fixed train.threshold such as 0.5.")
     if train.merge_val == "always" and not (split.val and split.test):
         raise ValueError(
             "train.merge_val = \"always\" trains on the validation files too, so the held-out "
@@ -100,7 +111,9 @@ def _image_shape(split: Split, data_dir: Path) -> tuple[int, int, dict[str, str]
         # Headers only: Image.open does not decode pixels. Unreadable files are the decoder's
         # to report when the split is read; they do not vote here.
         try:
-            with Image.open(data_dir / rel) as image:
+            # A multi-label table names its files relative to its own folder.
+            with Image.open((data_dir.parent if data_dir.is_file() else data_dir)
+                            / rel) as image:
                 sides.append(min(image.size))
                 modes.add(image.mode)
         except Exception:  # noqa: BLE001 - any file Pillow cannot open just does not vote

@@ -22,8 +22,9 @@ from toolkit_deploy.pathtext import path_from_text, path_text
 from toolkit_deploy.tables import TextRow, read_table
 
 #: (path relative to the data folder, as text (`pathtext`: a name that is not UTF-8 is quoted),
-#: or row number in a table; class index)
-Items = tuple[tuple[str, int], ...]
+#: or row number in a table; class index, or for multi-label data a tuple of 0/1 per class:
+#: `toolkit.training.labelsets`)
+Items = tuple[tuple[str, Any], ...]
 
 #: `data.cache = "auto"` keeps a split in memory up to this size.
 AUTO_CACHE_BYTES = 2 * 1024**3
@@ -39,8 +40,9 @@ class Split:
         val: Validation items (best checkpoint selection).
         test: Held-out items for the final figures and export parity (may be empty).
         source: `folders` (the data had train/val/test folders), `random` (a seeded, stratified
-            split of a labelled folder made by the run) or `table` (the same, of the rows of a
-            labelled table of texts; items name rows by their 0-based position).
+            split of a labelled folder made by the run), `table` (the same, of the rows of a
+            labelled table of texts; items name rows by their 0-based position) or `tables` (a
+            multi-label folder of train/val/test tables).
         seed: Seed of a random split.
     """
 
@@ -50,6 +52,12 @@ class Split:
     test: Items
     source: str
     seed: int
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether items hold label sets (multi-hot tuples) rather than class indices."""
+        return any(isinstance(t, tuple) for part in (self.train, self.val, self.test)
+                   for _, t in part[:1])
 
     @property
     def held_out(self) -> tuple[str, Items]:
@@ -65,7 +73,8 @@ class Split:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Split:
-        items = {n: tuple((str(p), int(t)) for p, t in data[n]) for n in ("train", "val", "test")}
+        items = {n: tuple((str(p), tuple(map(int, t)) if isinstance(t, list) else int(t))
+                          for p, t in data[n]) for n in ("train", "val", "test")}
         return cls(tuple(data["classes"]), source=data["source"], seed=data["seed"], **items)
 
 
@@ -176,6 +185,10 @@ def fingerprint(data_dir: str | os.PathLike, split: Split) -> str:
     """sha256 over the paths (or table rows), labels and bytes of everything the run uses."""
     digest = hashlib.sha256()
     table = Path(data_dir).is_file()
+    if split.multilabel:
+        from toolkit.training.labelsets import label_set_fingerprint
+
+        return label_set_fingerprint(Path(data_dir), split, digest)
     for name in ("train", "val", "test"):
         for rel, target in getattr(split, name):
             digest.update(f"{name}\0{rel}\0{target}\0".encode())
@@ -208,6 +221,11 @@ def split_samples(data_dir: str | os.PathLike, items: Items, data: Any = None) -
     """The samples of `items` (a split's train, val or test) of the data at `data_dir`."""
     data_dir = Path(data_dir)
     targets = tuple(t for _, t in items)
+    if items and isinstance(items[0][1], tuple):
+        from toolkit.training.labelsets import label_set_sources
+
+        sources, names = label_set_sources(data_dir, items, data)
+        return Samples(sources, targets, names)
     if data_dir.is_file():
         rows = read_labelled_table(data_dir, data)
         picked = [rows[int(rel)] for rel, _ in items]
@@ -243,7 +261,10 @@ class DecodedFiles(Dataset):
             ) from e
         if getattr(self.decoder, "windowed", False):
             array = array[0]  # a clip longer than the model's window trains on its first one
-        return torch.from_numpy(array), self.samples.targets[index]
+        target = self.samples.targets[index]
+        if isinstance(target, tuple):  # a label set: the multi-hot float targets of BCE
+            return torch.from_numpy(array), torch.tensor(target, dtype=torch.float32)
+        return torch.from_numpy(array), target
 
 
 class CachedFiles(Dataset):

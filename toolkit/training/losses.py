@@ -67,3 +67,34 @@ def balanced_weights(targets: Sequence[int], n_classes: int) -> list[float]:
     counts = torch.bincount(torch.as_tensor(list(targets)), minlength=n_classes).double()
     weights = torch.where(counts > 0, len(targets) / (n_classes * counts.clamp(min=1)), 0.0)
     return weights.tolist()
+
+
+def create_label_set_loss(name: str, label_smoothing: float = 0.0,
+                          pos_weight: Sequence[float] | None = None) -> LossFn:
+    """The multi-label loss `name` as `fn(logits, multi_hot) -> scalar` (mean over labels).
+
+    Args:
+        name: cross_entropy (binary cross-entropy with logits, one sigmoid per label), or mse /
+            l1 between sigmoid probabilities and the 0/1 targets.
+        label_smoothing: Targets move from 0/1 to s/2 and 1 - s/2.
+        pos_weight: Weight of each label's positives (BCE's `pos_weight`); cross_entropy only.
+    """
+    if name not in _PER_SAMPLE:
+        raise ValueError(f"Unknown train.loss {name!r}; valid losses: {', '.join(LOSSES)}.")
+    weights = torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None
+    if weights is not None and name != "cross_entropy":
+        raise ValueError(f"train.class_weights = \"balanced\" weighs positives in binary "
+                         f"cross-entropy; train.loss {name!r} has no such weight. Use "
+                         "train.loss = \"cross_entropy\" or class_weights = \"none\".")
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        soft = targets.float() * (1 - label_smoothing) + label_smoothing / 2
+        if name == "cross_entropy":
+            return F.binary_cross_entropy_with_logits(
+                logits, soft, pos_weight=weights.to(logits.device) if weights is not None
+                else None)
+        power = 2 if name == "mse" else 1
+        return (logits.sigmoid() - soft).abs().pow(power).mean()
+
+    return loss

@@ -149,8 +149,15 @@ def train(
     _check_precision(recipe, torch_device)
     create_loss(recipe.train.loss)  # validates names before any data is read
     lr_factor(recipe.optim, 0, 1)
-    split = make_split(data_dir, decoder_extensions(recipe.modality), recipe.data.val_fraction,
-                       recipe.data.test_fraction, recipe.train.seed, recipe.data)
+    if recipe.train.task == "multilabel":
+        from toolkit.training.labelsets import make_label_set_split
+
+        split = make_label_set_split(data_dir, recipe.data, recipe.data.val_fraction,
+                                     recipe.data.test_fraction, recipe.train.seed)
+    else:
+        split = make_split(data_dir, decoder_extensions(recipe.modality),
+                           recipe.data.val_fraction, recipe.data.test_fraction,
+                           recipe.train.seed, recipe.data)
     world = init_world(torch_device)
     try:
         recipe, chosen = resolve_auto(recipe, split, data_dir, world.size)
@@ -277,7 +284,16 @@ def _figures(logits: np.ndarray, targets: np.ndarray, loss_fn: Any) -> Figures:
     if len(targets) == 0:
         return Figures(None, None)
     loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(targets)))
-    return Figures(loss, float((logits.argmax(1) == targets).mean()))
+    return Figures(loss, float(_hits(torch.from_numpy(logits), torch.from_numpy(targets)))
+                   / len(targets))
+
+
+def _hits(logits: torch.Tensor, targets: torch.Tensor) -> int:
+    """Samples predicted right: the argmax is the class, or (label sets: 2-D targets) every
+    label is on exactly when its logit is > 0 (probability 0.5): the exact-match count."""
+    if targets.ndim == 2:
+        return int(((logits > 0) == (targets > 0.5)).all(1).sum())
+    return int((logits.argmax(1) == targets).sum())
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray | None:
@@ -328,9 +344,17 @@ def _train_loop(recipe: Recipe, preprocess: Any, decoder: Any, train_items: tupl
                 scaler.load_state_dict(scaler_state)
         if world.is_main:
             _keep_metrics_until(out / runfile.METRICS, loop.epoch)
-        weights = (balanced_weights([c for _, c in train_items], classes)
-                   if t.class_weights == "balanced" else None)
-        loss_fn = create_loss(t.loss, t.label_smoothing, weights)
+        if t.task == "multilabel":
+            from toolkit.training.labelsets import positive_weights
+            from toolkit.training.losses import create_label_set_loss
+
+            loss_fn = create_label_set_loss(
+                t.loss, t.label_smoothing, positive_weights(train_items, classes)
+                if t.class_weights == "balanced" else None)
+        else:
+            weights = (balanced_weights([c for _, c in train_items], classes)
+                       if t.class_weights == "balanced" else None)
+            loss_fn = create_loss(t.loss, t.label_smoothing, weights)
         trained = model
         if world.size > 1:
             trained = torch.nn.parallel.DistributedDataParallel(
@@ -413,9 +437,14 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, dec
     loader = DataLoader(DecodedFiles(split_samples(data_dir, held, recipe.data), decoder),
                         batch_size=recipe.train.batch_size)
     logits, targets = predict_logits(model, loader, device)
-    results = {"split": held_name, "best_epoch": loop.best_epoch,
-               **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
-                                        split.classes, _softmax(logits))}
+    if recipe.train.task == "multilabel":
+        results = _label_set_results(model, split, data_dir, decoder, device, recipe, logits,
+                                     targets, out)
+        results = {"split": held_name, "best_epoch": loop.best_epoch, **results}
+    else:
+        results = {"split": held_name, "best_epoch": loop.best_epoch,
+                   **classification_metrics(targets.tolist(), logits.argmax(1).tolist(),
+                                            split.classes, _softmax(logits))}
     runfile.write_json(out / runfile.RESULTS, results)
     info = json.loads((out / runfile.INFO).read_text(encoding="utf-8"))
     stopped = loop.epoch if loop.epoch < recipe.train.epochs else None
@@ -426,6 +455,30 @@ def _finish(out: Path, model: torch.nn.Module, split: Split, data_dir: Path, dec
     from toolkit.plots import write_run_plots
 
     write_run_plots(out)
+
+
+def _label_set_results(model: torch.nn.Module, split: Split, data_dir: Path, decoder: Any,
+                       device: torch.device, recipe: Recipe, logits: np.ndarray,
+                       targets: np.ndarray, out: Path) -> dict[str, Any]:
+    """Tune the decision thresholds on the validation split (`train.threshold`), save them in
+    the run (`runfile.THRESHOLDS`), and measure the held-out label sets they make."""
+    from toolkit_deploy.labelsets import decide, tune_thresholds
+    from toolkit_deploy.metrics import multilabel_metrics
+
+    mode = recipe.train.threshold
+    if isinstance(mode, str):
+        loader = DataLoader(DecodedFiles(split_samples(data_dir, split.val, recipe.data),
+                                         decoder), batch_size=recipe.train.batch_size)
+        val_logits, val_targets = predict_logits(model, loader, device)
+        val_probs = torch.sigmoid(torch.from_numpy(val_logits)).numpy()
+        thresholds = tune_thresholds(val_probs, val_targets > 0.5, mode)
+    else:
+        thresholds = [float(mode)] * len(split.classes)
+    runfile.write_json(out / runfile.THRESHOLDS, {"mode": mode, "split": "val",
+                                                  "thresholds": thresholds})
+    probs = torch.sigmoid(torch.from_numpy(logits)).numpy()
+    return {**multilabel_metrics(targets > 0.5, decide(probs, thresholds), split.classes, probs),
+            "thresholds": thresholds}
 
 
 def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
@@ -464,7 +517,7 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.op
         else:
             optimizer.step()
         total_loss += loss.item() * len(y)
-        correct += int((logits.argmax(1) == y).sum())
+        correct += _hits(logits, y)
         seen += len(y)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
     return Figures(total_loss / seen, correct / seen)
