@@ -268,6 +268,9 @@ def inspect(model: str, as_json: bool) -> None:
                f"format {info['format_version']})")
     click.echo(f"modality   {info['modality']}")
     click.echo(f"labels     {', '.join(info['labels'])}")
+    if info.get("task") == "multilabel":
+        click.echo("task       multilabel (sigmoid per label), thresholds "
+                   + ", ".join(f"{t:.3f}" for t in info["thresholds"]))
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             click.echo(f"{kind[:-1]:<10} {t['name']}: {t['dtype']} {t['shape']}")
@@ -276,7 +279,8 @@ def inspect(model: str, as_json: bool) -> None:
     if parity:
         from toolkit_deploy.spec import ParityReport
 
-        click.echo(ParityReport.from_dict(parity).summary())
+        click.echo(ParityReport.from_dict(parity).summary(
+            "label-set" if info.get("task") == "multilabel" else "top-1"))
     from toolkit_deploy.info import variant_lines
 
     for line in variant_lines(info["variant"]):

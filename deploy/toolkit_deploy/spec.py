@@ -506,8 +506,9 @@ class ParityReport:
         return cls(**_json_fields(cls, {**defaults, **data} if defaults else data,
                                   "Parity report"))
 
-    def summary(self) -> str:
-        """A few lines a person can read at the end of an export."""
+    def summary(self, agreement_of: str = "top-1") -> str:
+        """A few lines a person can read at the end of an export; `agreement_of` names what
+        `top1_agreement` compares (`label-set` for a multi-label model)."""
         verdict = "PASSED" if self.passed else "FAILED"
         agreement, logits = (
             (f"(gate >= {self.min_agreement})", f"(gate <= {self.atol:g} + {self.rtol:g}·|logit|)")
@@ -515,7 +516,7 @@ class ParityReport:
         lines = [
             f"parity {verdict} on {self.n_samples} held-out samples "
             f"(ONNX Runtime batch sizes {', '.join(map(str, self.batch_sizes))})",
-            f"  top-1 agreement  {self.top1_agreement:.4f}   {agreement}",
+            f"  {agreement_of + ' agreement':<16} {self.top1_agreement:.4f}   {agreement}",
             f"  max |Δlogit|     {self.max_abs_diff:.3e}   {logits}",
             f"  max rel Δlogit   {self.max_rel_diff:.3e}",
             f"  max |Δprob|      {self.max_prob_diff:.3e}",

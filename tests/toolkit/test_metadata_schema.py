@@ -55,3 +55,17 @@ def test_every_modality_matches_the_schema_and_format_1_does_not(build) -> None:
         parsed(old)
     old[names.META_MODALITY] = json.dumps(old[names.META_MODALITY])
     assert not validator().is_valid(parsed(old))  # version 1, and no resize_algorithm/tokenizer
+
+
+def test_a_multilabel_model_matches_the_schema(tmp_path: Path) -> None:
+    from tests.deploy.test_labelsets import channel_model
+
+    meta = {p.key: p.value for p in onnx.load(channel_model(tmp_path / "m.onnx")).metadata_props}
+    assert names.META_TASK in meta
+    errors = list(validator().iter_errors(parsed(meta)))
+    assert not errors, [e.message for e in errors]
+    task = json.loads(meta[names.META_TASK])
+    for bad in ({**task, "thresholds": [1.5, 0.5, 0.5]}, {**task, "type": "regression"},
+                {"type": "multilabel"}):
+        meta[names.META_TASK] = json.dumps(bad)
+        assert not validator().is_valid(parsed(meta))

@@ -104,7 +104,7 @@ def export(run: str | None, out: str, module: str | None, spec: str | None, weig
                                      param_hint="--weights")
         result = export_run(run, out, data_dir=data_dir, weights=weights or "best",
                             variant=variant, **options)
-    click.echo(result.report.summary())
+    click.echo(result.report.summary("label-set" if result.spec.multilabel else "top-1"))
     kind = ""
     if result.variant is not None:
         click.echo(result.variant.table())

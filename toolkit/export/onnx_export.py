@@ -233,7 +233,8 @@ def export_proven(
         if not report.passed:
             where = describe(program_divergences(program, batch_of(train_decoder, decoded),
                                                  atol=gates.atol, rtol=gates.rtol))
-            raise ParityError(f"Export refused, nothing written to {out}.\n{report.summary()}\n"
+            raise ParityError(f"Export refused, nothing written to {out}.\n"
+                              f"{report.summary('label-set' if spec.multilabel else 'top-1')}\n"
                               f"{where}", report)
         spec = replace(spec, parity=report)
         figures = None

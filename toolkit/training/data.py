@@ -167,6 +167,17 @@ def make_split(
                          seed, "random", data_dir)
 
 
+def make_label_set_split(data_dir: Path, data: Any, val_fraction: float, test_fraction: float,
+                         seed: int) -> Split:
+    """The split of a multi-label table, or folder of train/val/test tables
+    (`toolkit.training.labelsets.label_set_parts`)."""
+    from toolkit.training.labelsets import label_set_parts
+
+    classes, train, val, test, source = label_set_parts(data_dir, data, val_fraction,
+                                                        test_fraction, seed)
+    return Split(classes, train, val, test, source, seed)
+
+
 def _random_split(classes: tuple[str, ...], items: Items, val_fraction: float,
                   test_fraction: float, rng: np.random.Generator, seed: int, source: str,
                   data_dir: Path) -> Split:

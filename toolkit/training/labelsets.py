@@ -4,6 +4,7 @@ folder of `train` / `val` / `test` tables, into the run's items.
 An item is `(rel, multi_hot)`: `rel` is the file's path relative to the tables' folder (images,
 audio, video) or `TABLE:ROW` (text: the table's file name and the 0-based row), and `multi_hot`
 a tuple of 0/1 per class, so a label set (empty included) is stored in `split.json` as it is.
+`toolkit.training.data` builds its `Split` from these parts (this module sits below it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.training.data import Items, Split
 from toolkit_deploy import labelsets
 from toolkit_deploy.errors import DatasetError
 from toolkit_deploy.pathtext import path_text
@@ -44,9 +44,15 @@ def _items(table: Path, rows: list[labelsets.LabelSetRow], classes: tuple[str, .
                  for i, r in enumerate(rows))
 
 
-def make_label_set_split(data_dir: Path, data: Any, val_fraction: float, test_fraction: float,
-                         seed: int) -> Split:
-    """The run's split of a multi-label table (seeded; every label keeps a training sample),
+#: (path or table row, multi-hot tuple) pairs, as `toolkit.training.data.Items`.
+Items = tuple[tuple[str, tuple[int, ...]], ...]
+#: classes, train, val, test and source of a `toolkit.training.data.Split`.
+Parts = tuple[tuple[str, ...], Items, Items, Items, str]
+
+
+def label_set_parts(data_dir: Path, data: Any, val_fraction: float, test_fraction: float,
+                    seed: int) -> Parts:
+    """The parts of the run's split of a multi-label table (seeded; every label keeps a training sample),
     or of the `train` / `val` / `test` tables of a folder (a label of val or test that train
     lacks is an error naming it).
 
@@ -66,7 +72,7 @@ def make_label_set_split(data_dir: Path, data: Any, val_fraction: float, test_fr
         if not val and not test:
             raise DatasetError(f"{data_dir} is too small to hold out any row while keeping every "
                                "label in training. Add rows, or give train/val tables.")
-        return Split(classes, train, val, test, "table", seed)
+        return classes, train, val, test, "table"
     tables = labelsets.find_table_splits(data_dir)
     if not tables:
         raise DatasetError(
@@ -83,7 +89,7 @@ def make_label_set_split(data_dir: Path, data: Any, val_fraction: float, test_fr
     train = parts["train"]
     if "val" not in parts:
         parts["val"], train = _hold_out(train, val_fraction, rng)
-    return Split(classes, train, parts["val"], parts.get("test", ()), "tables", seed)
+    return classes, train, parts["val"], parts.get("test", ()), "tables"
 
 
 def _hold_out(items: Items, fraction: float, rng: np.random.Generator) -> tuple[Items, Items]:
@@ -121,7 +127,7 @@ def label_set_sources(data_dir: Path, items: Items, data: Any) -> tuple[tuple, t
     return tuple(sources), tuple(names)
 
 
-def label_set_fingerprint(data_dir: Path, split: Split, digest: Any) -> str:
+def label_set_fingerprint(data_dir: Path, split: Any, digest: Any) -> str:
     """`data.fingerprint` of a multi-label split: its tables, items and the files they name."""
     from toolkit_deploy.files import hash_file
     from toolkit_deploy.pathtext import path_from_text

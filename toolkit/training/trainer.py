@@ -150,7 +150,7 @@ def train(
     create_loss(recipe.train.loss)  # validates names before any data is read
     lr_factor(recipe.optim, 0, 1)
     if recipe.train.task == "multilabel":
-        from toolkit.training.labelsets import make_label_set_split
+        from toolkit.training.data import make_label_set_split
 
         split = make_label_set_split(data_dir, recipe.data, recipe.data.val_fraction,
                                      recipe.data.test_fraction, recipe.train.seed)
