@@ -52,9 +52,9 @@ Parts = tuple[tuple[str, ...], Items, Items, Items, str]
 
 def label_set_parts(data_dir: Path, data: Any, val_fraction: float, test_fraction: float,
                     seed: int) -> Parts:
-    """The parts of the run's split of a multi-label table (seeded; every label keeps a training sample),
-    or of the `train` / `val` / `test` tables of a folder (a label of val or test that train
-    lacks is an error naming it).
+    """The parts of the run's split of a multi-label table (seeded; every label keeps a
+    training sample), or of the `train` / `val` / `test` tables of a folder (a label of val or
+    test that train lacks is an error naming it).
 
     Raises:
         DatasetError: No table, missing columns, unusable rows, or labels missing from train.
