@@ -157,3 +157,26 @@ def test_the_task_and_threshold_keys_are_checked() -> None:
         load_recipe("image-cnn", {"train.threshold": 1.5})
     assert load_recipe("text-bag", {"train.threshold": "global"}).train.threshold == "global"
     assert names.META_TASK == "toolkit.task"
+
+
+def test_a_text_recipe_trains_on_a_jsonl_of_label_sets(tmp_path: Path) -> None:
+    from toolkit_deploy.predictor import Predictor
+
+    words = {"price": "cheap expensive cost price refund", "ship": "late delivery parcel ship",
+             "size": "small large fits tight size"}
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(60):
+        chosen = [k for k in words if rng.random() < 0.45]
+        text = " ".join(rng.permutation(" ".join(words[k] for k in chosen).split()).tolist())
+        lines.append(json.dumps({"text": f"row {i} {text}", "labels": chosen}))
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recipe = load_recipe("text-bag", {"train.task": "multilabel", "train.epochs": 3,
+                                      "train.threshold": "global", "data.vocab_size": 64,
+                                      "data.max_length": 16})
+    run = train(recipe, tmp_path / "t.jsonl", tmp_path / "run", device="cpu", progress=False)
+    assert run.labels == ("price", "ship", "size") and len(set(run.thresholds())) == 1
+    result = export_run(run.path, tmp_path / "m.onnx")
+    assert result.report.passed and result.spec.multilabel
+    sets = Predictor(tmp_path / "m.onnx").predict(["cheap refund late parcel", "hello"])
+    assert all(isinstance(s, tuple) and set(s) <= set(run.labels) for s in sets)
