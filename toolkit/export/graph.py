@@ -32,7 +32,7 @@ class WithProbabilities(torch.nn.Module):
 
 
 def export_program(model: torch.nn.Module, example: np.ndarray | torch.Tensor, opset: int,
-                   multilabel: bool = False, **options: Any) -> torch.onnx.ONNXProgram:
+                   *, multilabel: bool = False, **options: Any) -> torch.onnx.ONNXProgram:
     """Export with torch.onnx's dynamo exporter, batch axis dynamic, under the contract's names.
 
     There is no fallback to the TorchScript exporter: an export that fails raises. `options` go

@@ -197,7 +197,7 @@ def export_proven(
     samples = batch_of(train_decoder, decoded)
 
     program = export_program(model, samples[: min(2, len(samples))], spec.opset,
-                             spec.multilabel, **(export_options or {}))
+                             multilabel=spec.multilabel, **(export_options or {}))
     proto = program.model_proto
     if target != (None, None):
         proto = retarget(proto, opset=target[0], target_ort=target[1])
