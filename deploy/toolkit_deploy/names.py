@@ -13,9 +13,13 @@ BATCH_SIZE = 32
 #: Version of the model-file contract written into every exported model. Bump on breaking change.
 #: 2: every `toolkit.*` value is JSON (format 1 wrote the modality as a bare string), a text
 #: model's tokenizer is a JSON object inside the preprocess spec (format 1: a JSON string of
-#: it), and image and video specs name their resize algorithm. The runtime reads formats 1 and 2;
-#: docs/model-metadata.v2.schema.json is the JSON Schema of format 2.
-FORMAT_VERSION = 2
+#: it), and image and video specs name their resize algorithm. 3: as 2, with `toolkit.task`, written
+#: for multi-label models only, so that a runtime that knows only single-label files (reading up
+#: to 2) refuses them instead of taking their sigmoid outputs as one label's softmax. The runtime
+#: reads formats 1 to 3; docs/model-metadata.v3.schema.json is the JSON Schema of formats 2 and 3.
+FORMAT_VERSION = 3
+#: The format of a single-label model file (nothing of format 3 in it).
+SINGLE_LABEL_FORMAT_VERSION = 2
 #: The oldest format this runtime still reads.
 OLDEST_FORMAT_VERSION = 1
 

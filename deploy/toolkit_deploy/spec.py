@@ -31,7 +31,7 @@ def _finite(value: Any) -> bool:
             and math.isfinite(value))
 
 
-#: The one resize algorithm the image decoder implements, by part (docs/model-metadata.v2
+#: The one resize algorithm the image decoder implements, by part (docs/model-metadata.v3
 #: .schema.json defines each name precisely, so that a client in another language can reproduce
 #: the arrays):
 #: - filter `pillow-bilinear`: Pillow's `Image.resize(size, Resampling.BILINEAR)` (no
@@ -536,7 +536,8 @@ class ModelSpec:
         opset: ONNX opset of the default domain.
         provenance: Recipe, versions and data fingerprint of the run that made the model.
         parity: The export's parity report.
-        format_version: Version of this contract.
+        format_version: Version of this contract the file was read from; 0 (made in memory):
+            the version `to_metadata` writes, 3 for a multi-label model, 2 otherwise.
         task: `multiclass` (softmax, one label per input) or `multilabel` (sigmoid per label,
             a label set per input).
         thresholds: Multi-label models: the decision threshold of each label (tuned on the
@@ -549,11 +550,15 @@ class ModelSpec:
     opset: int
     provenance: dict[str, Any] = field(default_factory=dict)
     parity: ParityReport | None = None
-    format_version: int = names.FORMAT_VERSION
+    format_version: int = 0
     task: str = names.MULTICLASS
     thresholds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.format_version:
+            object.__setattr__(self, "format_version", names.FORMAT_VERSION
+                               if self.task == names.MULTILABEL
+                               else names.SINGLE_LABEL_FORMAT_VERSION)
         if self.task not in names.TASKS:
             raise ModelFormatError(f"task must be one of {names.TASKS}. Got {self.task!r}.")
         if self.task == names.MULTILABEL and (
@@ -575,13 +580,15 @@ class ModelSpec:
         return {"name": names.INPUT, "dtype": self.preprocess.input_dtype, "shape": shape}
 
     def to_metadata(self) -> dict[str, str]:
-        """The `metadata_props` of the model file, in the current format (`names.FORMAT_VERSION`,
-        whatever format the spec was read from): every value a string of JSON."""
+        """The `metadata_props` of the model file, in the current format (`names.FORMAT_VERSION`
+        for a multi-label model, `names.SINGLE_LABEL_FORMAT_VERSION` otherwise, whatever format
+        the spec was read from): every value a string of JSON."""
         preprocess = asdict(self.preprocess)
         if isinstance(self.preprocess, TextPreprocess):  # an object, not JSON in a JSON string
             preprocess["tokenizer"] = json.loads(self.preprocess.tokenizer)
         return {
-            names.META_FORMAT_VERSION: json.dumps(names.FORMAT_VERSION),
+            names.META_FORMAT_VERSION: json.dumps(
+                names.FORMAT_VERSION if self.multilabel else names.SINGLE_LABEL_FORMAT_VERSION),
             names.META_MODALITY: json.dumps(self.modality),
             names.META_LABELS: json.dumps(list(self.labels), ensure_ascii=False),
             names.META_PREPROCESS: json.dumps(preprocess, ensure_ascii=False),

@@ -249,7 +249,8 @@ def test_a_newer_format_says_to_upgrade_before_anything_else(tmp_path: Path) -> 
                                                r"'toolkit\.format_version'\).*pip install -U "
                                                "toolkit-deploy"):
         Predictor(model_with(tmp_path, meta))
-    assert metadata()[names.META_FORMAT_VERSION] == str(names.FORMAT_VERSION)  # always written
+    # always written
+    assert metadata()[names.META_FORMAT_VERSION] == str(names.SINGLE_LABEL_FORMAT_VERSION)
 
 
 def test_a_tokenizer_that_does_not_load_is_a_format_error(tmp_path: Path) -> None:

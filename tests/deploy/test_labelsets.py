@@ -154,8 +154,15 @@ def test_metrics_match_scikit_learn() -> None:
 
 
 def test_the_metadata_holds_the_task_and_thresholds_and_single_label_is_unchanged(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     meta = {p.key: p.value for p in onnx.load(channel_model(tmp_path / "m.onnx")).metadata_props}
+    # Format 3: a runtime that reads only single-label files (up to format 2) refuses the file
+    # instead of serving its sigmoid outputs as one label's softmax.
+    assert json.loads(meta[names.META_FORMAT_VERSION]) == 3
+    with monkeypatch.context() as old_runtime:
+        old_runtime.setattr(names, "FORMAT_VERSION", 2)
+        with pytest.raises(ModelFormatError, match="uses model format 3"):
+            ModelSpec.from_metadata(meta)
     assert json.loads(meta[names.META_TASK]) == {
         "type": "multilabel", "thresholds": list(THRESHOLDS), "separator": "|"}
     spec = ModelSpec.from_metadata(meta)
@@ -163,6 +170,7 @@ def test_the_metadata_holds_the_task_and_thresholds_and_single_label_is_unchange
     single = ModelSpec(modality="image", labels=LABELS, opset=18,
                        preprocess=ImagePreprocess(height=SIZE, width=SIZE))
     assert names.META_TASK not in single.to_metadata()
+    assert json.loads(single.to_metadata()[names.META_FORMAT_VERSION]) == 2
     assert not ModelSpec.from_metadata(single.to_metadata()).multilabel
     with pytest.raises(ModelFormatError, match="one threshold in"):
         ModelSpec(modality="image", labels=LABELS, opset=18, task="multilabel",

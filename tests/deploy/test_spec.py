@@ -84,7 +84,7 @@ def test_every_toolkit_value_is_json_and_the_tokenizer_an_object() -> None:
     for proto in (colour_model_proto(), keyword_model_proto()):
         meta = {p.key: p.value for p in proto.metadata_props}
         values = {k: json.loads(v) for k, v in meta.items() if k.startswith("toolkit.")}
-        assert values[names.META_FORMAT_VERSION] == names.FORMAT_VERSION == 2
+        assert values[names.META_FORMAT_VERSION] == names.SINGLE_LABEL_FORMAT_VERSION == 2
         assert values[names.META_MODALITY] in ("image", "text")
         if values[names.META_MODALITY] == "text":
             assert isinstance(values[names.META_PREPROCESS]["tokenizer"], dict)
@@ -141,7 +141,7 @@ def test_an_unknown_resize_algorithm_is_refused() -> None:
 @pytest.mark.parametrize("resize", ["crop", "pad", "stretch"])
 @pytest.mark.parametrize("size", [(37, 23), (23, 37), (11, 11), (64, 5)])
 def test_the_named_resize_rules_reproduce_the_decoder(resize: str, size: tuple[int, int]) -> None:
-    """The rules the spec names (docs/model-metadata.v2.schema.json), written out here from
+    """The rules the spec names (docs/model-metadata.v3.schema.json), written out here from
     their descriptions with Pillow's bilinear filter, give the decoder's arrays exactly."""
     import numpy as np
     from PIL import Image

@@ -168,7 +168,6 @@ def test_text_bag_weighs_repeated_ngrams_sublinearly_as_scikit_learn_does() -> N
 def test_text_bag_decays_its_ngram_embeddings_but_not_its_biases() -> None:
     from toolkit.models import create_model
     from toolkit.training.optim import create_optimizer
-
     from toolkit_deploy.spec import TextPreprocess
 
     recipe = load_recipe("text-bag", {"model.buckets": 64})

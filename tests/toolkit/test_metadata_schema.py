@@ -1,5 +1,5 @@
 """Exported files against the published JSON Schema of their metadata
-(docs/model-metadata.v2.schema.json): every `toolkit.*` value parses as JSON, and the parsed
+(docs/model-metadata.v3.schema.json): every `toolkit.*` value parses as JSON, and the parsed
 object is valid, for a real export and for a model of every modality."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ SCHEMA = (Path(__file__).resolve().parents[2] / "docs"
 def validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["toolkit.format_version"] == {"const": names.FORMAT_VERSION}
+    assert schema["properties"]["toolkit.format_version"]["enum"] == [
+        names.SINGLE_LABEL_FORMAT_VERSION, names.FORMAT_VERSION]
     return jsonschema.Draft202012Validator(schema)
 
 
