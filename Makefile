@@ -24,7 +24,7 @@ $(RUNTIME_VENV)/.installed: deploy/pyproject.toml $(shell find deploy/toolkit_de
 	touch $@
 
 # Make data → train → export (with parity) → score → evaluate on fresh held-out data, for images,
-# then text, audio and video.
+# then text, audio, video and multi-label images.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(TOOLKIT) data make shapes $(DEMO)/shapes --per-class 300 --seed 0
@@ -59,6 +59,14 @@ demo: $(VENV)/.installed
 	$(TOOLKIT) score $(DEMO)/video-model.onnx $(DEMO)/motion-new --out $(DEMO)/video-predictions.csv
 	head -n 4 $(DEMO)/video-predictions.csv
 	$(TOOLKIT) evaluate $(DEMO)/video-model.onnx --data $(DEMO)/motion-new
+	@echo "--- multi-label: images with none, one, two or three of four shapes (a table of label sets) ---"
+	$(TOOLKIT) data make shapes-multi $(DEMO)/multi --per-class 150 --seed 0
+	$(TOOLKIT) data make shapes-multi $(DEMO)/multi-new --per-class 40 --seed 1
+	$(TOOLKIT) train image-cnn --data $(DEMO)/multi/labels.csv --out $(DEMO)/multi-run --set train.task=multilabel
+	$(TOOLKIT) export $(DEMO)/multi-run --out $(DEMO)/multi-model.onnx
+	$(TOOLKIT) score $(DEMO)/multi-model.onnx $(DEMO)/multi-new/images --out $(DEMO)/multi-predictions.csv
+	head -n 4 $(DEMO)/multi-predictions.csv
+	$(TOOLKIT) evaluate $(DEMO)/multi-model.onnx --data $(DEMO)/multi-new/labels.csv
 
 test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .
