@@ -95,28 +95,23 @@ def _add_clutter(draw: ImageDraw.ImageDraw, rng: np.random.Generator, side: int)
                      fill=colour, width=1)
 
 
-def _render(name: str, rng: np.random.Generator) -> Image.Image:
-    """Render one RGB image holding one shape of class `name`."""
-    side = int(rng.integers(_MIN_SIDE, _MAX_SIDE + 1))
-    base, ends = _background(rng, side)
-    canvas = Image.fromarray(base.round().astype(np.uint8), "RGB")
-    _add_clutter(ImageDraw.Draw(canvas), rng, side)
-
-    # Resample the fill until it stands out from both gradient ends, so every label is visible.
+def _contrasting_fill(rng: np.random.Generator, ends: np.ndarray) -> np.ndarray:
+    """A fill colour resampled until it stands out from both background gradient ends, so that
+    every shape (every label) is visible."""
     while True:
         fill = rng.uniform(0, 255, size=3)
         if min(abs(_luminance(fill) - _luminance(e)) for e in ends) >= _MIN_CONTRAST:
-            break
+            return fill
 
-    radius = rng.uniform(0.35, 0.75) * side / 2
-    # Up to 5% of the side may fall outside the image: nearly, not always fully, inside.
-    slack = 0.05 * side
-    cx, cy = rng.uniform(radius - slack, side - radius + slack, size=2)
 
-    big = side * _SUPERSAMPLE
-    mask = Image.new("L", (big, big), 0)
+def _paste_shape(canvas: Image.Image, name: str, rng: np.random.Generator,
+                 centre: tuple[float, float], radius: float, fill: np.ndarray) -> None:
+    """Draw shape `name` of `radius` at `centre` in `fill` onto `canvas`, antialiased (drawn
+    at `_SUPERSAMPLE`× and reduced)."""
+    side, s = canvas.width, _SUPERSAMPLE
+    cx, cy = centre
+    mask = Image.new("L", (side * s, side * s), 0)
     draw = ImageDraw.Draw(mask)
-    s = _SUPERSAMPLE
     if name == "circle":
         draw.ellipse([s * (cx - radius), s * (cy - radius), s * (cx + radius), s * (cy + radius)],
                      fill=255)
@@ -125,8 +120,24 @@ def _render(name: str, rng: np.random.Generator) -> Image.Image:
         draw.polygon([tuple(p) for p in pts], fill=255)
     # reducing_gap box-reduces most of the way first: LANCZOS quality at a fraction of the cost.
     mask = mask.resize((side, side), Image.LANCZOS, reducing_gap=2.0)
-    shape = Image.new("RGB", (side, side), tuple(int(c) for c in fill.round()))
-    canvas.paste(shape, (0, 0), mask)
+    canvas.paste(Image.new("RGB", (side, side), tuple(int(c) for c in fill.round())), (0, 0),
+                 mask)
+
+
+def _render(name: str, rng: np.random.Generator) -> Image.Image:
+    """Render one RGB image holding one shape of class `name`."""
+    side = int(rng.integers(_MIN_SIDE, _MAX_SIDE + 1))
+    base, ends = _background(rng, side)
+    canvas = Image.fromarray(base.round().astype(np.uint8), "RGB")
+    _add_clutter(ImageDraw.Draw(canvas), rng, side)
+
+    fill = _contrasting_fill(rng, ends)
+    radius = rng.uniform(0.35, 0.75) * side / 2
+    # Up to 5% of the side may fall outside the image: nearly, not always fully, inside.
+    slack = 0.05 * side
+    cx, cy = rng.uniform(radius - slack, side - radius + slack, size=2)
+
+    _paste_shape(canvas, name, rng, (cx, cy), radius, fill)
 
     # Noise over everything, shape included, so edges are not perfectly clean.
     noisy = np.asarray(canvas, dtype=np.float32)

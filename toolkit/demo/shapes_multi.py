@@ -11,17 +11,15 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from toolkit.demo.folder import check_maker_args
-from toolkit.demo.shapes import _LUMA, _background, _shape_polygon
+from toolkit.demo.shapes import _background, _contrasting_fill, _paste_shape
 from toolkit_deploy.labelsets import LABELS_COLUMN, PATH_COLUMN, join_labels
 
 #: The labels: every image holds each of these at most once.
 MULTI_SHAPES: tuple[str, ...] = ("circle", "cross", "square", "triangle")
 _SIDE = 64
-_SUPERSAMPLE = 4
-_MIN_CONTRAST = 70.0  # luminance gap between a shape and the background, so none fades
 #: How many shapes an image holds, and how often: some images hold none (the empty set).
 _COUNTS, _COUNT_P = (0, 1, 2, 3), (0.1, 0.35, 0.35, 0.2)
 
@@ -32,25 +30,11 @@ def _render(shapes: list[str], rng: np.random.Generator) -> Image.Image:
     canvas = Image.fromarray(base.round().astype(np.uint8), "RGB")
     cells = rng.permutation(4)[: len(shapes)]
     for name, cell in zip(shapes, cells, strict=True):
-        while True:
-            fill = rng.uniform(0, 255, size=3)
-            if min(abs(float(fill @ _LUMA) - float(e @ _LUMA)) for e in ends) >= _MIN_CONTRAST:
-                break
+        fill = _contrasting_fill(rng, ends)
         radius = rng.uniform(0.16, 0.23) * _SIDE
         cx = (cell % 2 + 0.5) * _SIDE / 2 + rng.uniform(-2, 2)
         cy = (cell // 2 + 0.5) * _SIDE / 2 + rng.uniform(-2, 2)
-        s = _SUPERSAMPLE
-        mask = Image.new("L", (_SIDE * s, _SIDE * s), 0)
-        draw = ImageDraw.Draw(mask)
-        if name == "circle":
-            draw.ellipse([s * (cx - radius), s * (cy - radius), s * (cx + radius),
-                          s * (cy + radius)], fill=255)
-        else:
-            pts = (_shape_polygon(name, rng, radius) + (cx, cy)) * s
-            draw.polygon([tuple(p) for p in pts], fill=255)
-        mask = mask.resize((_SIDE, _SIDE), Image.LANCZOS, reducing_gap=2.0)
-        canvas.paste(Image.new("RGB", (_SIDE, _SIDE), tuple(int(c) for c in fill.round())),
-                     (0, 0), mask)
+        _paste_shape(canvas, name, rng, (cx, cy), radius, fill)
     noisy = np.asarray(canvas, dtype=np.float32)
     noisy += rng.uniform(3.0, 8.0) * rng.standard_normal(noisy.shape, dtype=np.float32)
     return Image.fromarray(np.clip(noisy, 0, 255).round().astype(np.uint8), "RGB")
