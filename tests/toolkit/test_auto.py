@@ -134,12 +134,14 @@ def test_text_bag_learns_character_ngrams_weighted_by_idf(tmp_path: Path) -> Non
     assert "天" in tokenizer["model"]["vocab"] and "w" in tokenizer["model"]["vocab"]
     idf = run.load_model().idf.numpy()
     # IDF as scikit-learn smooths it, over the texts the model trained on (train + val: these
-    # small classes merge them): a space is in every English text and no Chinese one; an n-gram
-    # never seen gets the largest value. The table is a constant of the exported graph.
+    # small classes merge them): a space is in every English text and no Chinese one; the
+    # rarest n-grams are in one text; one never seen weighs 0. The table is a constant of the
+    # exported graph.
     n = len(run.split.train) + len(run.split.val)
     space = tokenizer["model"]["vocab"][" "]
     assert idf[space] == pytest.approx(np.log((1 + n) / (1 + n / 2)) + 1)
-    assert idf.max() == pytest.approx(np.log(1 + n) + 1)
+    assert idf.max() <= np.log((1 + n) / 2) + 1 + 1e-6
+    assert idf[tokenizer["model"]["vocab"]["[UNK]"]] == 0
     assert json.loads((run.path / "results.json").read_text())["accuracy"] == 1.0
     result = export_run(run.path, tmp_path / "model.onnx")
     assert result.report.passed and result.report.max_abs_diff <= 1e-4
@@ -163,6 +165,23 @@ def test_text_bag_weighs_repeated_ngrams_sublinearly_as_scikit_learn_does() -> N
     expected = TfidfTransformer(sublinear_tf=True).fit(counts)
     expected.idf_ = np.array([1.0, 1.5, 2.0, 1.2])  # the bag's own table
     np.testing.assert_allclose(got, expected.transform(counts).toarray(), atol=1e-6)
+
+
+def test_text_bag_drops_ngrams_never_seen_in_training() -> None:
+    from toolkit.models.text import NgramBag
+
+    torch.manual_seed(0)
+    bag = NgramBag(vocab_size=5, pad_id=0, embed_dim=3, ngrams=2, buckets=64, hidden=(),
+                   n_classes=2, activation="relu", dropout=0.0).eval()
+    with torch.no_grad():
+        bag.embed.weight.normal_()
+    bag.adapt([torch.tensor([[1, 2, 1, 0], [2, 1, 2, 1]])])
+    seen = bag(torch.tensor([[1, 2, 1, 0, 0]]))
+    # Token 3 and the bigrams (1, 3), (3, 3) are in no training text: as for scikit-learn's
+    # fitted vocabulary they change neither the features nor their norm.
+    with_unseen = bag(torch.tensor([[1, 2, 1, 3, 3]]))
+    torch.testing.assert_close(with_unseen, seen)
+    assert bag.idf[3] == 0 and bag.idf[1] > 0
 
 
 def test_text_bag_decays_its_ngram_embeddings_but_not_its_biases() -> None:

