@@ -72,12 +72,12 @@ test: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 	$(VENV)/bin/ruff check .
 	# tests/toolkit here; tests/deploy (which never imports toolkit) below, where only deploy/ is
 	# installed, as users run it: running it in both environments only cost time.
-	$(VENV)/bin/python -m pytest tests/toolkit
+	$(VENV)/bin/python -m pytest --durations=15 tests/toolkit
 	@echo "--- runtime tests, with only deploy/ installed: no torch, no training stack ---"
 	rm -rf $(RUNTIME_VENV)/suite && mkdir $(RUNTIME_VENV)/suite && cp -r tests README.md $(RUNTIME_VENV)/suite/
 	# Run from a copy, so that neither the source tree nor its metadata is on sys.path.
 	cd $(RUNTIME_VENV)/suite && ! ../bin/python -c 'import toolkit' 2>/dev/null
-	cd $(RUNTIME_VENV)/suite && ../bin/python -m pytest -p no:cacheprovider -rs tests/deploy
+	cd $(RUNTIME_VENV)/suite && ../bin/python -m pytest -p no:cacheprovider -rs --durations=15 tests/deploy
 	@echo "--- runtime tests on the other Pythons deploy/pyproject.toml declares (pyenv's) ---"
 	.ci/runtime-pythons $(shell $(RUNTIME_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
